@@ -1,0 +1,33 @@
+"""Training: the trainer, update strategies, callbacks and the result record."""
+
+from mtlgroup.training.callbacks import Callback, LossHistory, TrainState
+from mtlgroup.training.losses import NonFiniteLossError, evaluate, task_losses, total_loss
+from mtlgroup.training.result import TrainResult
+from mtlgroup.training.strategies import (
+    JointStrategy,
+    UpdateStrategy,
+    available_strategies,
+    create_strategy,
+    register_strategy,
+)
+from mtlgroup.training.trainer import TRAINER_VERSION, Trainer, TrainConfig, train_network
+
+__all__ = [
+    "TRAINER_VERSION",
+    "Callback",
+    "JointStrategy",
+    "LossHistory",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "Trainer",
+    "UpdateStrategy",
+    "available_strategies",
+    "create_strategy",
+    "evaluate",
+    "register_strategy",
+    "task_losses",
+    "total_loss",
+    "train_network",
+]

@@ -1,0 +1,85 @@
+"""Update strategies: how one batch turns into optimizer steps.
+
+The trainer owns the loop (data, evaluation, early stopping, callbacks); a strategy owns the update.
+Call order: :meth:`UpdateStrategy.setup` once before the first step, then :meth:`UpdateStrategy.step`
+once per batch. The default, :class:`JointStrategy`, sums the (weighted) task losses and takes one
+optimizer step. Group-sequential strategies (selective task group updates) plug in here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from mtlgroup.data.base import Batch
+from mtlgroup.tasks import TaskSet
+from mtlgroup.training.losses import task_losses
+
+
+class UpdateStrategy(ABC):
+    """One training step on one batch.
+
+    ``step`` returns the per-task losses (detached or not) computed *before* the update; the
+    trainer checks them for NaN/inf and passes them to callbacks.
+    """
+
+    name: str = "abstract"
+
+    def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, tasks: TaskSet) -> None:
+        """Called once before training starts."""
+
+    @abstractmethod
+    def step(
+        self,
+        model: nn.Module,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        tasks: TaskSet,
+        weights: Mapping[str, float] | None = None,
+    ) -> dict[str, Tensor]: ...
+
+
+class JointStrategy(UpdateStrategy):
+    """Sum of (weighted) task losses, one backward pass, one optimizer step."""
+
+    name = "joint"
+
+    def step(
+        self,
+        model: nn.Module,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        tasks: TaskSet,
+        weights: Mapping[str, float] | None = None,
+    ) -> dict[str, Tensor]:
+        optimizer.zero_grad(set_to_none=True)
+        losses = task_losses(model(batch.inputs), batch, tasks)
+        total = sum(
+            (loss * (weights.get(t, 1.0) if weights else 1.0) for t, loss in losses.items()),
+            start=torch.zeros((), device=batch.inputs.device),
+        )
+        total.backward()
+        optimizer.step()
+        return {t: loss.detach() for t, loss in losses.items()}
+
+
+_STRATEGIES: dict[str, type[UpdateStrategy]] = {"joint": JointStrategy}
+
+
+def register_strategy(cls: type[UpdateStrategy]) -> type[UpdateStrategy]:
+    """Class decorator: make a strategy available by its ``name`` (configs and CLI)."""
+    _STRATEGIES[cls.name] = cls
+    return cls
+
+
+def create_strategy(name: str, **options) -> UpdateStrategy:
+    if name not in _STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; available: {', '.join(sorted(_STRATEGIES))}")
+    return _STRATEGIES[name](**options)
+
+
+def available_strategies() -> list[str]:
+    return sorted(_STRATEGIES)

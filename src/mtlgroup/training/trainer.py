@@ -1,0 +1,272 @@
+"""The trainer: joint training of one network on its tasks.
+
+Example:
+    >>> from mtlgroup.training import TrainConfig, train_network
+    >>> # data = load_dataset("scenes", n_train=512)
+    >>> # model, result = train_network(["depth", "normals"], data, size=1.0,
+    >>> #                               config=TrainConfig(epochs=2))
+    >>> # result.loss("test")  -> {"depth": ..., "normals": ...}
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from mtlgroup.data.base import MultiTaskData, steps_per_epoch
+from mtlgroup.device import resolve_device
+from mtlgroup.progress import progress_bar
+from mtlgroup.training.callbacks import Callback, TrainState
+from mtlgroup.training.losses import check_finite, evaluate, total_loss
+from mtlgroup.training.result import TrainResult
+from mtlgroup.training.strategies import JointStrategy, UpdateStrategy
+
+TRAINER_VERSION = "1"
+"""Bump when a change to training changes results: it is part of every study job's key."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training.
+
+    The budget is ``max_steps`` optimizer steps if given, else ``epochs`` passes over the
+    training split. Validation runs every ``eval_every`` steps (default: once per epoch) and
+    at the end; ``patience`` validations without improvement stop training early, and the
+    best-validation weights are restored. ``early_fraction`` of the budget in, the validation
+    losses are recorded as the ESA ("early") table.
+    """
+
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 64
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine", "step"] = "constant"
+    patience: int | None = None
+    eval_every: int | None = None
+    eval_batch_size: int = 256
+    early_fraction: float | None = 0.2
+    loss_weights: dict[str, float] | None = None
+    seed: int = 0
+    device: str = "auto"
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "patience": self.patience is None or self.patience >= 1,
+            "eval_every": self.eval_every is None or self.eval_every >= 1,
+            "early_fraction": self.early_fraction is None or 0 < self.early_fraction <= 1,
+            "optimizer": self.optimizer in ("adam", "sgd"),
+            "schedule": self.schedule in ("constant", "cosine", "step"),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise ValueError(f"invalid training configuration: {values}")
+
+    def total_steps(self, steps_in_epoch: int) -> int:
+        return self.max_steps if self.max_steps is not None else self.epochs * steps_in_epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def result_defining(self) -> dict[str, Any]:
+        """The fields that change what training produces (not device or progress display)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("device", "progress")}
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    def factor(step: int) -> float:
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        if config.schedule == "step":
+            return 0.1 ** sum(step >= total_steps * m for m in (0.5, 0.75))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass
+class _BestWeights:
+    total: float = math.inf
+    step: int = 0
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def offer(self, model: nn.Module, total: float, step: int) -> bool:
+        if total >= self.total:
+            return False
+        self.total, self.step = total, step
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return True
+
+
+class Trainer:
+    """Trains a network on its tasks; see :class:`TrainConfig` for what can be set.
+
+    ``strategy`` decides how a batch becomes optimizer steps (default: joint sum of losses);
+    ``callbacks`` observe every step (see :mod:`mtlgroup.training.callbacks`).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        callbacks: Iterable[Callback] = (),
+        strategy: UpdateStrategy | None = None,
+    ):
+        self.config = config or TrainConfig()
+        self.callbacks = list(callbacks)
+        self.strategy = strategy or JointStrategy()
+
+    def fit(
+        self, model: nn.Module, data: MultiTaskData, tasks: Sequence[str] | None = None
+    ) -> TrainResult:
+        """Train ``model`` on ``tasks`` (default: the model's ``tasks`` attribute, else all of
+        the dataset's), restore its best-validation weights, and score it on val and test."""
+        cfg = self.config
+        started = time.perf_counter()
+        device = resolve_device(cfg.device)
+        names = tuple(tasks or getattr(model, "tasks", None) or data.tasks.names)
+        task_set = data.tasks.subset(names)
+        model.to(device)
+        optimizer = build_optimizer(model, cfg)
+        total_steps = cfg.total_steps(steps_per_epoch(data.train, cfg.batch_size))
+        scheduler = build_scheduler(optimizer, cfg, total_steps)
+        eval_every = cfg.eval_every or steps_per_epoch(data.train, cfg.batch_size)
+        early_step = max(1, round(cfg.early_fraction * total_steps)) if cfg.early_fraction else 0
+        generator = torch.Generator().manual_seed(cfg.seed)
+        state = TrainState(model, optimizer, task_set, cfg, device, total_steps=total_steps)
+
+        def validate() -> dict[str, dict[str, float]]:
+            return evaluate(model, data.val, task_set, cfg.eval_batch_size, device)
+
+        best = _BestWeights()
+        history: list[dict[str, float]] = []
+        early_val = None
+        stale_evaluations, running_loss, running_steps = 0, 0.0, 0
+        stopped_early = False
+        model.train()
+        self.strategy.setup(model, optimizer, task_set)
+        for callback in self.callbacks:
+            callback.on_train_begin(state)
+
+        with progress_bar(total_steps, f"training {'+'.join(names)}", cfg.progress) as advance:
+            while state.step < total_steps and not stopped_early:
+                state.epoch += 1
+                for batch in data.train.batches(cfg.batch_size, True, generator, names):
+                    state.step += 1
+                    state.batch = batch.to(device)
+                    for callback in self.callbacks:
+                        callback.on_step_begin(state)
+                    losses = self.strategy.step(
+                        model, state.batch, optimizer, task_set, cfg.loss_weights
+                    )
+                    check_finite(losses, state.step)
+                    scheduler.step()
+                    state.losses = losses
+                    running_loss += float(sum(losses.values()))
+                    running_steps += 1
+                    for callback in self.callbacks:
+                        callback.on_step_end(state)
+                    advance(1)
+
+                    scores = None
+                    if state.step == early_step:
+                        scores = early_val = validate()
+                    if state.step % eval_every == 0 or state.step == total_steps:
+                        scores = scores or validate()
+                        val_total = total_loss(scores)
+                        history.append(
+                            {
+                                "step": state.step,
+                                "train_loss": running_loss / max(running_steps, 1),
+                                "val_total": val_total,
+                            }
+                        )
+                        running_loss, running_steps = 0.0, 0
+                        for callback in self.callbacks:
+                            callback.on_evaluate(state, "val", scores)
+                        if best.offer(model, val_total, state.step):
+                            stale_evaluations = 0
+                        else:
+                            stale_evaluations += 1
+                            stopped_early = cfg.patience is not None and (
+                                stale_evaluations >= cfg.patience
+                            )
+                    if state.step >= total_steps or stopped_early:
+                        break
+
+        if best.state:
+            model.load_state_dict(best.state)
+        state.batch, state.losses = None, {}
+        test_scores = evaluate(model, data.test, task_set, cfg.eval_batch_size, device)
+        result = TrainResult(
+            tasks=list(names),
+            val=validate(),
+            test=test_scores,
+            early_val=early_val,
+            best_step=best.step,
+            steps=state.step,
+            total_steps=total_steps,
+            stopped_early=stopped_early,
+            history=history,
+            wall_time=time.perf_counter() - started,
+            device=str(device),
+            config=cfg.to_dict(),
+        )
+        for callback in self.callbacks:
+            callback.on_train_end(state, result)
+        return result
+
+
+def train_network(
+    tasks: Sequence[str],
+    data: MultiTaskData,
+    size: float = 1.0,
+    config: TrainConfig | None = None,
+    callbacks: Iterable[Callback] = (),
+    strategy: UpdateStrategy | None = None,
+    reference_flops: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[nn.Module, TrainResult]:
+    """Build the standard network for ``tasks`` at encoder ``size`` (seeded by
+    ``config.seed``), train it, and record its size and FLOPs in ``result.extra``.
+
+    ``reference_flops`` (FLOPs of one standard network) adds ``result.extra["cost"]``.
+    """
+    from mtlgroup.cost import count_flops
+    from mtlgroup.models import make_network
+
+    config = config or TrainConfig()
+    task_set = data.tasks.subset(tasks)
+    torch.manual_seed(config.seed)
+    model = make_network(task_set, data.input_shape, size=size)
+    flops = count_flops(model, data.input_shape)
+    result = Trainer(config, callbacks, strategy).fit(model, data, task_set.names)
+    result.extra.update({"size": size, "flops": flops.total, "dataset": dict(data.spec)})
+    if reference_flops:
+        result.extra["cost"] = flops.total / reference_flops
+    result.extra.update(extra or {})
+    return model, result
