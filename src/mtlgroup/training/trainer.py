@@ -114,11 +114,13 @@ class _BestWeights:
     total: float = math.inf
     step: int = 0
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def offer(self, model: nn.Module, total: float, step: int) -> bool:
+    def offer(self, model: nn.Module, scores: dict[str, dict[str, float]], step: int) -> bool:
+        total = total_loss(scores)
         if total >= self.total:
             return False
-        self.total, self.step = total, step
+        self.total, self.step, self.scores = total, step, scores
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return True
 
@@ -208,7 +210,7 @@ class Trainer:
                         running_loss, running_steps = 0.0, 0
                         for callback in self.callbacks:
                             callback.on_evaluate(state, "val", scores)
-                        if best.offer(model, val_total, state.step):
+                        if best.offer(model, scores, state.step):
                             stale_evaluations = 0
                         else:
                             stale_evaluations += 1
@@ -220,11 +222,13 @@ class Trainer:
 
         if best.state:
             model.load_state_dict(best.state)
+        # The restored weights were validated when they were kept: no second pass over val.
+        val_scores = best.scores or validate()
         state.batch, state.losses = None, {}
         test_scores = evaluate(model, data.test, task_set, cfg.eval_batch_size, device)
         result = TrainResult(
             tasks=list(names),
-            val=validate(),
+            val=val_scores,
             test=test_scores,
             early_val=early_val,
             best_step=best.step,

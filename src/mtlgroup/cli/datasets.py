@@ -1,0 +1,29 @@
+"""``mtlgroup datasets``: what datasets are built in and which tasks they offer."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from mtlgroup.cli.app import app
+
+
+@app.command("datasets")
+def datasets_command() -> None:
+    """List the built-in datasets, their tasks (kind, outputs, loss) and named task sets."""
+    from mtlgroup.data import available_datasets, dataset_entry
+
+    console = Console()
+    for name in available_datasets():
+        entry = dataset_entry(name)
+        table = Table(title=f"{name}: {entry.description}", title_justify="left")
+        for column in ("task", "kind", "outputs", "loss", "metrics"):
+            table.add_column(column)
+        for task in entry.tasks():
+            loss = task.loss if isinstance(task.loss, str) else getattr(task.loss, "__name__", "custom")
+            metrics = ", ".join(m.name for m in task.metrics)
+            table.add_row(task.name, task.kind, str(task.channels), loss, metrics)
+        console.print(table)
+        for set_name, tasks in entry.task_sets.items():
+            console.print(f"  task set {set_name}: {','.join(tasks)}")
+        console.print()

@@ -1,0 +1,103 @@
+"""``mtlgroup train``: train one network and report its per-task losses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mtlgroup.cli.app import app, run_command
+from mtlgroup.cli.options import (
+    DATA_SEED,
+    DATASET,
+    IMAGE_SIZE,
+    N_TEST,
+    N_TRAIN,
+    N_VAL,
+    DataOptions,
+    check_size,
+    resolve_tasks,
+)
+
+
+@app.command("train")
+def train_command(
+    tasks: str = typer.Option(
+        ..., "--tasks", "-t",
+        help="Comma-separated tasks (e.g. semseg,depth), 'all', or a task set such as 'set:1'.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for result.json and model.pt."),
+    size: float = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half FLOPs."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training split."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
+                                         help="Optimizer steps (overrides --epochs)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
+    schedule: str = typer.Option("constant", "--schedule", help="constant, cosine or step."),
+    patience: int | None = typer.Option(None, "--patience", min=1,
+                                        help="Stop after this many validations without gain."),
+    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dataset: str = DATASET,
+    n_train: int | None = N_TRAIN,
+    n_val: int | None = N_VAL,
+    n_test: int | None = N_TEST,
+    image_size: int | None = IMAGE_SIZE,
+    data_seed: int = DATA_SEED,
+) -> None:
+    """Train one network on some tasks; write OUT/result.json and print a per-task table."""
+
+    def body() -> None:
+        import torch
+
+        from mtlgroup.cost import CostModel
+        from mtlgroup.data import load_dataset
+        from mtlgroup.device import resolve_device
+        from mtlgroup.training import TrainConfig, train_network
+
+        names = resolve_tasks(dataset, tasks)
+        check_size(size)
+        resolve_device(device)  # fail on a bad device before spending time on data
+        config = TrainConfig(
+            epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, schedule=schedule, patience=patience, seed=seed, device=device,
+        )
+        options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
+        data = load_dataset(dataset, **options.loader_kwargs())
+        model, result = train_network(
+            names, data, size, config,
+            reference_flops=CostModel(data.tasks, data.input_shape).reference_flops,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        result.save(out / "result.json")
+        torch.save(model.state_dict(), out / "model.pt")
+        print_result_table(result)
+        typer.echo(f"wrote {out / 'result.json'} and {out / 'model.pt'}")
+
+    run_command(body)
+
+
+def print_result_table(result) -> None:
+    """Per task: validation and test loss and the test metrics; then cost and time."""
+    table = Table(title=f"network {'+'.join(result.tasks)}", title_justify="left")
+    metric_names = sorted({m for s in result.test.values() for m in s if m != "loss"})
+    for column in ("task", "val loss", "test loss", *(f"test {m}" for m in metric_names)):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task in result.tasks:
+        test = result.test[task]
+        metrics = [f"{test[m]:.4f}" if m in test else "" for m in metric_names]
+        table.add_row(task, f"{result.val[task]['loss']:.4f}", f"{test['loss']:.4f}", *metrics)
+    table.add_row("total", f"{result.total('val'):.4f}", f"{result.total('test'):.4f}",
+                  *([""] * len(metric_names)))
+    console = Console()
+    console.print(table)
+    cost = result.extra.get("cost")
+    cost_text = f"cost {cost:.3f} standard networks, " if cost is not None else ""
+    console.print(
+        f"{cost_text}{result.extra.get('flops', 0) / 1e6:.1f} MFLOPs/image, "
+        f"{result.steps} steps (best at {result.best_step}), {result.wall_time:.1f} s on "
+        f"{result.device}"
+    )
