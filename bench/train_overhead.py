@@ -17,7 +17,7 @@ import torch
 
 from mtlgroup.data import load_dataset
 from mtlgroup.models import make_network
-from mtlgroup.training import Trainer, TrainConfig, evaluate, task_losses
+from mtlgroup.training import TrainConfig, Trainer, evaluate, task_losses
 
 
 def hand_written_loop(model, data, tasks, epochs: int, batch_size: int, lr: float) -> None:

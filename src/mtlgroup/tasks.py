@@ -112,7 +112,8 @@ class Task:
         if self.channels < 1:
             raise ValueError(f"task {self.name}: channels must be >= 1")
         if isinstance(self.loss, str) and self.loss not in LOSSES:
-            raise ValueError(f"task {self.name}: unknown loss {self.loss!r}; known: {sorted(LOSSES)}")
+            known = ", ".join(sorted(LOSSES))
+            raise ValueError(f"task {self.name}: unknown loss {self.loss!r}; known: {known}")
 
     @property
     def loss_fn(self) -> PerSampleFn:

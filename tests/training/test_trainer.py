@@ -4,18 +4,18 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_TASKS, TinyNet, make_tiny_data
 
 from mtlgroup.data.base import LoaderSplit, MultiTaskData, TensorSplit
 from mtlgroup.training import (
     Callback,
     NonFiniteLossError,
-    Trainer,
     TrainConfig,
+    Trainer,
     TrainResult,
     evaluate,
     total_loss,
 )
+from tiny_fixtures import TINY_TASKS, TinyNet, make_tiny_data
 
 FAST = dict(epochs=3, batch_size=16, device="cpu", progress=False)
 
@@ -40,7 +40,8 @@ def test_different_seed_changes_the_data_order(tiny_data, tiny_net_factory):
     a, b = tiny_net_factory(seed=3), tiny_net_factory(seed=3)
     Trainer(TrainConfig(seed=1, **FAST)).fit(a, tiny_data)
     Trainer(TrainConfig(seed=2, **FAST)).fit(b, tiny_data)
-    assert any(not torch.equal(x, y) for x, y in zip(weights(a).values(), weights(b).values()))
+    pairs = zip(weights(a).values(), weights(b).values(), strict=True)
+    assert any(not torch.equal(x, y) for x, y in pairs)
 
 
 def test_training_lowers_the_validation_loss(tiny_data, tiny_net_factory):

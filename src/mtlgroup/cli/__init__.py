@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from mtlgroup.cli.app import app
-
 # Each module registers its commands on `app` when imported.
-from mtlgroup.cli import datasets as _datasets  # noqa: E402,F401
-# from mtlgroup.cli import select as _select  # SELECT_PLACEHOLDER
-from mtlgroup.cli import train as _train  # noqa: E402,F401
+from mtlgroup.cli import datasets as _datasets  # noqa: F401
+from mtlgroup.cli import train as _train  # noqa: F401
+from mtlgroup.cli.app import app
 
 
 def main() -> None:

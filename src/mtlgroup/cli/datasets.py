@@ -20,7 +20,7 @@ def datasets_command() -> None:
         for column in ("task", "kind", "outputs", "loss", "metrics"):
             table.add_column(column)
         for task in entry.tasks():
-            loss = task.loss if isinstance(task.loss, str) else getattr(task.loss, "__name__", "custom")
+            loss = task.loss if isinstance(task.loss, str) else getattr(task.loss, "__name__", "fn")
             metrics = ", ".join(m.name for m in task.metrics)
             table.add_row(task.name, task.kind, str(task.channels), loss, metrics)
         console.print(table)

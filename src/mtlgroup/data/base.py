@@ -163,7 +163,8 @@ def _collate(items: list[tuple[Any, ...]]) -> Batch:
     if len(items[0]) > 2:
         for t in names:
             masks[t] = torch.tensor([bool(item[2].get(t, True)) for item in items])
-    return Batch(_as_compute_dtype(inputs), {k: _as_compute_dtype(v) for k, v in targets.items()}, masks)
+    targets = {k: _as_compute_dtype(v) for k, v in targets.items()}
+    return Batch(_as_compute_dtype(inputs), targets, masks)
 
 
 @dataclass

@@ -1,0 +1,170 @@
+"""``mtlgroup study``: train every candidate network of a plan, resumably, and write loss tables.
+
+Options come from ``--config study.yaml`` (see :class:`mtlgroup.config.StudyFileConfig`) and
+flags; a flag given on the command line wins over the file. Exit codes: 0 when every job is done,
+1 when some job failed (after printing the summary), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.cli.options import N_TEST, N_TRAIN, N_VAL, resolve_tasks
+
+EXIT_FAILED_JOBS = 1
+MAX_TABLE_ROWS = 60
+"""Beyond this many jobs the per-network table is left out (the CSV tables have it all)."""
+
+
+@app.command("study")
+def study_command(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config (sections data, training, study, out)."
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", help="Dataset name (default scenes; see `mtlgroup datasets`)."
+    ),
+    tasks: str | None = typer.Option(
+        None, "--tasks", "-t", help="Comma-separated tasks, 'all', or a task set such as 'set:1'."
+    ),
+    plan: str | None = typer.Option(
+        None, "--plan", help="all (every subset + half-size singles), pairs (for HOA), esa."
+    ),
+    networks: str | None = typer.Option(
+        None, "--networks",
+        help="Networks to train too, e.g. 'semseg+depth,normals/2' (after HOA/ESA selection).",
+    ),
+    executor: str | None = typer.Option(None, "--executor", help="local (default), ray, inline."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1,
+                                       help="Jobs at once (local: processes; ray: CPUs)."),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="Torch threads per local worker (cores/workers)."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="Ray cluster address (default: start a local one)."),
+    out: Path | None = typer.Option(None, "--out", "-o",
+                                    help="Directory for study.sqlite and tables/*.csv."),
+    cost: str | None = typer.Option(None, "--cost", help="Cost column: flops (default), nominal."),
+    retry_failed: bool | None = typer.Option(None, "--retry-failed/--skip-failed",
+                                             help="Retry jobs that failed before (default yes)."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="Progress bar (default: when stderr is a terminal)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the train split."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
+                                         help="Optimizer steps (overrides --epochs)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="adam or sgd."),
+    schedule: str | None = typer.Option(None, "--schedule", help="constant, cosine or step."),
+    patience: int | None = typer.Option(None, "--patience", min=1,
+                                        help="Stop after this many validations without gain."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of weights and data order."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    n_train: int | None = N_TRAIN,
+    n_val: int | None = N_VAL,
+    n_test: int | None = N_TEST,
+    image_size: int | None = typer.Option(None, "--image-size", min=8,
+                                          help="Image side in pixels."),
+    data_seed: int | None = typer.Option(None, "--data-seed", help="Seed of the generated data."),
+) -> None:
+    """Train the networks of a plan (one job each), resumably; write OUT/study.sqlite and the
+    loss tables OUT/tables/{val,test,early}.csv for `mtlgroup select`."""
+    overrides = {
+        "data.dataset": dataset, "data.tasks": tasks, "data.n_train": n_train,
+        "data.n_val": n_val, "data.n_test": n_test, "data.image_size": image_size,
+        "data.seed": data_seed,
+        "training.epochs": epochs, "training.max_steps": max_steps,
+        "training.batch_size": batch_size, "training.lr": lr, "training.optimizer": optimizer,
+        "training.schedule": schedule, "training.patience": patience, "training.seed": seed,
+        "training.device": device,
+        "study.plan": plan, "study.networks": networks, "study.executor": executor,
+        "study.workers": workers, "study.threads_per_worker": threads,
+        "study.address": address, "study.retry_failed": retry_failed, "study.cost": cost,
+        "out": out,
+    }
+
+    def body() -> None:
+        from mtlgroup.config import ConfigError, StudyFileConfig, load_config
+        from mtlgroup.study import StoreError
+        from mtlgroup.study.executors import ExecutorUnavailable
+
+        try:
+            settings = load_config(config, StudyFileConfig, overrides)
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
+        summary_ok = run_study(
+            settings, progress, expected=(StoreError, ExecutorUnavailable, ConnectionError)
+        )
+        if not summary_ok:
+            raise typer.Exit(EXIT_FAILED_JOBS)
+
+    run_command(body)
+
+
+def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseException], ...]
+              ) -> bool:
+    """Run the study a validated :class:`~mtlgroup.config.StudyFileConfig` describes; print
+    the table and summary. Returns whether every job succeeded."""
+    from mtlgroup.device import resolve_device
+    from mtlgroup.study import Study, create_executor
+
+    if settings.out is None:
+        raise UsageError("no output directory: give --out DIR (or out: in the config)")
+    spec = settings.study
+    if spec.plan is None and not spec.networks:
+        raise UsageError("nothing to train: give --plan all|pairs|esa and/or --networks a+b,c/2")
+    names = resolve_tasks(settings.data.dataset, settings.data.task_text())
+    resolve_device(settings.training.device)  # fail on a bad device before any training
+    train_config = settings.training.to_train_config()
+    out = Path(settings.out)
+    try:
+        runner = create_executor(spec.executor, **spec.executor_options())
+        with Study(out / "study.sqlite", settings.data.dataset, settings.data.loader_options(),
+                   names, train_config, seed=settings.training.seed,
+                   device=settings.training.device) as study:
+            if spec.plan is not None:
+                study.add_plan(spec.plan)
+            if spec.networks:
+                study.add_plan(spec.networks)
+            typer.echo(f"study of {len(study.specs)} networks on {settings.data.dataset} "
+                       f"({', '.join(names)}) with {runner.describe()}; store {study.store.path}")
+            with runner:
+                summary = study.run(runner, progress=progress, retry_failed=spec.retry_failed)
+            tables = study.tables(out / "tables", spec.cost) if study.records("done") else {}
+            print_study_table(study, spec.cost)
+    except expected as error:
+        raise UsageError(str(error)) from None
+    typer.echo(summary.format())
+    for split, path in tables.items():
+        typer.echo(f"wrote {path} ({split} losses)")
+    return summary.ok
+
+
+def print_study_table(study: Any, cost: str) -> None:
+    """One row per network: status, total val and test loss, cost, time (or the error)."""
+    records = study.records()
+    console = Console()
+    if len(records) > MAX_TABLE_ROWS:
+        console.print(f"({len(records)} networks: see the tables for per-network losses)")
+        return
+    reference = study.reference_flops() if cost == "flops" and study.records("done") else None
+    table = Table(title="networks", title_justify="left")
+    for column in ("network", "status", "val loss", "test loss", "cost", "time (s)"):
+        table.add_column(column, justify="left" if column in ("network", "status") else "right")
+    for record in records:
+        name = str(record.candidate)
+        outcome = record.outcome
+        if outcome is None:  # pending, running elsewhere, or failed (errors follow the table)
+            table.add_row(name, record.status, "", "", "", "")
+            continue
+        val = sum(outcome.loss("val").values())
+        test = sum(outcome.loss("test").values())
+        value = outcome.flops / reference if reference else record.candidate.size
+        table.add_row(name, record.status, f"{val:.4f}", f"{test:.4f}", f"{value:.3f}",
+                      f"{outcome.wall_time:.1f}")
+    console.print(table)

@@ -1,0 +1,249 @@
+"""Inference cost of networks: forward FLOPs (encoder and each head) and measured latency.
+
+The cost of a network (ALGORITHMS §7) is its forward FLOPs — encoder plus every head it carries,
+auxiliary ones included — divided by the *reference*: the mean forward FLOPs of the standard
+single-task networks (``size=1``) over all tasks of the study. So a cost of 1 means "as expensive
+as one standard network", and every candidate of a study is measured in the same unit. (With the
+default heads the standard networks of different tasks differ only by their head, a few percent.)
+
+FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` for one sample (a batch of
+1), on the meta device where possible (no compute, no memory), falling back to a real run on the
+module's device when a module cannot run on meta. The counter counts a multiply-add as 2 FLOPs
+and ignores element-wise ops (BatchNorm, ReLU, upsampling).
+
+Example:
+    >>> from mtlgroup.tasks import Task
+    >>> tasks = [Task("depth", "dense", 1), Task("edges", "dense", 1)]
+    >>> costs = CostModel(tasks, (3, 32, 32))
+    >>> round(costs.cost(["depth"]), 2), round(costs.cost(["depth", "edges"]), 2)
+    (1.0, 1.25)
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from mtlgroup.device import resolve_device
+from mtlgroup.models.factory import make_network
+from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.tracing import check_input_shape, eval_mode, module_device, run_probe
+from mtlgroup.tasks import Task, TaskSet
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FlopBreakdown:
+    """Forward FLOPs of one sample, split into the shared encoder and each head."""
+
+    encoder: int
+    heads: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.encoder + sum(self.heads.values())
+
+    def subset(self, tasks: Iterable[str]) -> FlopBreakdown:
+        """The breakdown of the same encoder carrying only the heads of ``tasks``."""
+        return FlopBreakdown(self.encoder, {name: self.heads[name] for name in tasks})
+
+
+def _counted(fn: Callable[..., R], *args: Any) -> tuple[R, int]:
+    """``fn(*args)`` and the FLOPs it took."""
+    with FlopCounterMode(display=False) as counter:
+        result = fn(*args)
+    return result, int(counter.get_total_flops())
+
+
+def count_flops(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    tasks: Iterable[str] | None = None,
+    *,
+    device: str | torch.device = "auto",
+) -> FlopBreakdown:
+    """Forward FLOPs of ``model`` for one input of ``input_shape`` (no batch dim).
+
+    For a :class:`~mtlgroup.models.MultiTaskNet` the encoder and each head (of ``tasks``,
+    default all) are counted separately; any other module counts entirely as encoder.
+    ``device="auto"`` counts on the meta device, falling back to a real run on the model's device
+    if the model fails on meta; ``"meta"`` or a real device forces one. The model is unchanged.
+    """
+    if not isinstance(model, MultiTaskNet):
+        if tasks is not None:
+            raise ValueError(
+                f"tasks={list(tasks)} given but {type(model).__name__} is not a MultiTaskNet; "
+                "a plain module has no heads to choose from"
+            )
+
+        def whole(runnable: nn.Module, inputs: Tensor) -> FlopBreakdown:
+            return FlopBreakdown(_counted(runnable, inputs)[1])
+
+        return run_probe(model, input_shape, whole, device=device)
+
+    names = model.select(tasks)
+
+    def split(runnable: nn.Module, inputs: Tensor) -> FlopBreakdown:
+        assert isinstance(runnable, MultiTaskNet)
+        features, encoder_flops = _counted(runnable.encode, inputs)
+        heads = {name: _counted(runnable.heads[name], features)[1] for name in names}
+        return FlopBreakdown(encoder_flops, heads)
+
+    return run_probe(model, input_shape, split, device=device)
+
+
+def network_flops(
+    tasks: TaskSet | Sequence[Task], input_shape: Sequence[int], **network_kwargs: Any
+) -> FlopBreakdown:
+    """FLOPs of ``make_network(tasks, input_shape, **network_kwargs)`` without allocating weights.
+
+    The network is built on the meta device (no memory) and, only if it cannot run there, on the
+    CPU. The global RNG is left as it was, so computing costs never changes later initialisation.
+    """
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):
+                network = make_network(tasks, input_shape, **network_kwargs)
+            return count_flops(network, input_shape, device="meta")
+        except Exception:
+            # Some user head or encoder cannot be built or run on meta; count a real one.
+            network = make_network(tasks, input_shape, **network_kwargs)
+            return count_flops(network, input_shape)
+
+
+def standard_network_flops(task: Task, input_shape: Sequence[int], **encoder_kwargs: Any) -> int:
+    """Forward FLOPs of the standard single-task network of ``task`` (``size=1``)."""
+    return network_flops([task], input_shape, size=1.0, **encoder_kwargs).total
+
+
+def relative_cost(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    reference_flops: float,
+    tasks: Iterable[str] | None = None,
+) -> float:
+    """Forward FLOPs of ``model`` (heads of ``tasks``, default all) over ``reference_flops``."""
+    if not reference_flops > 0:
+        raise ValueError(f"reference_flops must be positive, got {reference_flops}")
+    return count_flops(model, input_shape, tasks).total / reference_flops
+
+
+class CostModel:
+    """Costs of every network over a study's tasks, in units of one standard network.
+
+    A network's FLOPs are its encoder's plus the sum of its heads' (heads are built independently
+    of each other), so one meta-device network per encoder size gives the cost of every task
+    subset at that size without building each subset.
+
+    Args:
+        tasks: all tasks of the study; the reference is the mean FLOPs of their standard
+            single-task networks.
+        input_shape: one input without the batch dimension.
+        encoder: registered encoder name; ``encoder_kwargs`` are passed to it.
+
+    Attributes:
+        reference_flops: ``mean_t FLOPs(make_network([t], size=1))``.
+    """
+
+    def __init__(
+        self,
+        tasks: TaskSet | Sequence[Task],
+        input_shape: Sequence[int],
+        encoder: str = "conv",
+        **encoder_kwargs: Any,
+    ):
+        self.tasks = tasks if isinstance(tasks, TaskSet) else TaskSet(tasks)
+        if len(self.tasks) == 0:
+            raise ValueError("a CostModel needs at least one task")
+        self.input_shape = check_input_shape(input_shape)
+        self._encoder_kwargs = {"encoder": encoder, **encoder_kwargs}
+        self._by_size: dict[float, FlopBreakdown] = {}
+        standard = self.breakdown(1.0)
+        self.reference_flops = standard.encoder + statistics.fmean(standard.heads.values())
+
+    def breakdown(self, size: float = 1.0) -> FlopBreakdown:
+        """FLOPs of the encoder of ``size`` and of every task's head on it."""
+        size = float(size)
+        if size not in self._by_size:
+            self._by_size[size] = network_flops(
+                self.tasks, self.input_shape, size=size, **self._encoder_kwargs
+            )
+        return self._by_size[size]
+
+    def flops(self, tasks: Iterable[str], size: float = 1.0) -> int:
+        """Forward FLOPs of the network carrying ``tasks`` with an encoder of ``size``."""
+        names = self.tasks.subset(tasks).names
+        return self.breakdown(size).subset(names).total
+
+    def cost(self, tasks: Iterable[str], size: float = 1.0) -> float:
+        """:meth:`flops` over :attr:`reference_flops` (1.0 = one standard network)."""
+        return self.flops(tasks, size) / self.reference_flops
+
+
+def network_cost(
+    tasks: TaskSet | Sequence[Task],
+    input_shape: Sequence[int],
+    size: float = 1.0,
+    study_tasks: TaskSet | Sequence[Task] | None = None,
+    **encoder_kwargs: Any,
+) -> float:
+    """Cost of the network carrying ``tasks`` at ``size``, relative to the study's reference.
+
+    ``study_tasks`` (default: ``tasks``) define the reference; pass all of a study's tasks so that
+    its networks share one unit. For many networks build one :class:`CostModel` instead.
+    """
+    names = [task.name for task in tasks]
+    model = CostModel(tasks if study_tasks is None else study_tasks, input_shape, **encoder_kwargs)
+    return model.cost(names, size)
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    device: str | torch.device = "cpu",
+    repeats: int = 20,
+    warmup: int = 3,
+    batch_size: int = 1,
+) -> float:
+    """Median wall-clock seconds of one inference forward of a ``batch_size`` batch on ``device``.
+
+    The model runs in eval mode without autograd after ``warmup`` untimed passes; a model on
+    another device is copied there, so ``model`` is never changed.
+    """
+    if repeats < 1 or warmup < 0 or batch_size < 1:
+        raise ValueError(
+            f"need repeats >= 1, warmup >= 0, batch_size >= 1; got repeats={repeats}, "
+            f"warmup={warmup}, batch_size={batch_size}"
+        )
+    target = resolve_device(device)
+    runnable = model if module_device(model) == target else _copy_to(model, target)
+    inputs = torch.randn((batch_size, *check_input_shape(input_shape)), device=target)
+    times: list[float] = []
+    with eval_mode(runnable), torch.inference_mode():
+        for i in range(warmup + repeats):
+            _synchronize(target)
+            start = time.perf_counter()
+            runnable(inputs)
+            _synchronize(target)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _copy_to(model: nn.Module, device: torch.device) -> nn.Module:
+    return copy.deepcopy(model).to(device)
+
+
+def _synchronize(device: torch.device) -> None:
+    # Kernels run asynchronously on accelerators; without a sync the timer measures launches.
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
