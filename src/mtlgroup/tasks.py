@@ -105,8 +105,11 @@ class Task:
     head: HeadFactory | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.name or "+" in self.name or "/" in self.name or "," in self.name:
-            raise ValueError(f"task name {self.name!r} must be non-empty without '+', '/' or ','")
+        # '+', '/' and '@' build network names, ',' separates CLI lists, '.' breaks module names.
+        if not self.name or any(c in self.name for c in "+/@,. "):
+            raise ValueError(
+                f"task name {self.name!r} must be non-empty, without spaces or any of + / @ , ."
+            )
         if self.kind not in ("dense", "label", "vector"):
             raise ValueError(f"task {self.name}: kind must be dense, label or vector")
         if self.channels < 1:
