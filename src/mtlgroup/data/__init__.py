@@ -6,8 +6,8 @@ Example:
     ('semseg', 'depth', 'normals', 'keypoints2d', 'edges2d')
 """
 
-from mtlgroup.data import synthetic as _synthetic  # noqa: F401  (registers it)
 from mtlgroup.data import scenes as _scenes  # noqa: F401  (registers it)
+from mtlgroup.data import synthetic as _synthetic  # noqa: F401  (registers it)
 from mtlgroup.data.base import Batch, LoaderSplit, MultiTaskData, Split, TensorSplit
 from mtlgroup.data.registry import (
     DatasetEntry,
