@@ -10,7 +10,7 @@ from mtlgroup.training.strategies import (
     create_strategy,
     register_strategy,
 )
-from mtlgroup.training.trainer import TRAINER_VERSION, Trainer, TrainConfig, train_network
+from mtlgroup.training.trainer import TRAINER_VERSION, TrainConfig, Trainer, train_network
 
 __all__ = [
     "TRAINER_VERSION",

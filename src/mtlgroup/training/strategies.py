@@ -1,9 +1,10 @@
 """Update strategies: how one batch turns into optimizer steps.
 
-The trainer owns the loop (data, evaluation, early stopping, callbacks); a strategy owns the update.
-Call order: :meth:`UpdateStrategy.setup` once before the first step, then :meth:`UpdateStrategy.step`
-once per batch. The default, :class:`JointStrategy`, sums the (weighted) task losses and takes one
-optimizer step. Group-sequential strategies (selective task group updates) plug in here.
+The trainer owns the loop (data, evaluation, early stopping, callbacks); a strategy owns the
+update. Call order: :meth:`UpdateStrategy.setup` once before the first step, then
+:meth:`UpdateStrategy.step` once per batch. The default, :class:`JointStrategy`, sums the
+(weighted) task losses and takes one optimizer step. Group-sequential strategies (selective
+task group updates) plug in here.
 """
 
 from __future__ import annotations
