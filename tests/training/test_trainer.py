@@ -204,3 +204,19 @@ def test_a_plain_torch_dataset_trains(tiny_data, tiny_net_factory):
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("schedule,last_factor", [("constant", 1.0), ("step", 0.01),
+                                                  ("cosine", 0.0)])
+def test_learning_rate_schedules(tiny_data, tiny_net_factory, schedule, last_factor):
+    rates = []
+
+    class Rates(Callback):
+        def on_step_begin(self, state):
+            rates.append(state.learning_rate)
+
+    config = TrainConfig(max_steps=40, batch_size=16, lr=0.01, schedule=schedule, device="cpu")
+    Trainer(config, callbacks=[Rates()]).fit(tiny_net_factory(), tiny_data)
+    assert rates[0] == pytest.approx(0.01)
+    assert all(b <= a + 1e-12 for a, b in zip(rates, rates[1:], strict=False))  # never rises
+    assert rates[-1] == pytest.approx(0.01 * last_factor, abs=2e-4)

@@ -30,14 +30,16 @@ def task_losses(
     }
 
 
-def check_finite(losses: Mapping[str, Tensor], step: int) -> None:
-    """Raise :class:`NonFiniteLossError` naming the first task whose loss is not finite."""
-    total = sum(float(v) for v in losses.values())
+def check_finite(losses: Mapping[str, Tensor], step: int) -> float:
+    """Return the summed loss; raise :class:`NonFiniteLossError` naming the first task whose
+    loss is not finite. (One host sync for the sum; per-task values only on failure.)"""
+    total = float(torch.stack([v.detach() for v in losses.values()]).sum())
     if math.isfinite(total):
-        return
+        return total
     for task, value in losses.items():
         if not math.isfinite(float(value)):
             raise NonFiniteLossError(task, step, float(value))
+    return total
 
 
 @torch.no_grad()

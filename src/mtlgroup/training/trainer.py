@@ -98,13 +98,15 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
-) -> torch.optim.lr_scheduler.LRScheduler:
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule, or ``None`` for a constant rate (nothing to step)."""
+    if config.schedule == "constant":
+        return None
+
     def factor(step: int) -> float:
         if config.schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-        if config.schedule == "step":
-            return 0.1 ** sum(step >= total_steps * m for m in (0.5, 0.75))
-        return 1.0
+        return 0.1 ** sum(step >= total_steps * m for m in (0.5, 0.75))  # "step"
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -185,10 +187,10 @@ class Trainer:
                     losses = self.strategy.step(
                         model, state.batch, optimizer, task_set, cfg.loss_weights
                     )
-                    check_finite(losses, state.step)
-                    scheduler.step()
+                    running_loss += check_finite(losses, state.step)
+                    if scheduler is not None:
+                        scheduler.step()
                     state.losses = losses
-                    running_loss += float(sum(losses.values()))
                     running_steps += 1
                     for callback in self.callbacks:
                         callback.on_step_end(state)

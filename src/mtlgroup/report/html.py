@@ -1,0 +1,25 @@
+"""The HTML report of a pipeline run (a single file next to its PNG figures)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def write_html_report(path: str | Path, context: Mapping[str, Any]) -> Path:
+    """Render ``templates/report.html`` with ``context`` (see :mod:`mtlgroup.pipeline` for the
+    keys it fills) and write it atomically to ``path``."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("mtlgroup.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    env.filters["fmt"] = lambda value, digits=4: "–" if value is None else f"{value:.{digits}f}"
+    html = env.get_template("report.html").render(**context)
+    path = Path(path)
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path
