@@ -188,6 +188,34 @@ class CostModel:
         """:meth:`flops` over :attr:`reference_flops` (1.0 = one standard network)."""
         return self.flops(tasks, size) / self.reference_flops
 
+    def size_for_cost(
+        self, tasks: Iterable[str], target_cost: float, decimals: int = 3
+    ) -> float:
+        """The encoder size at which the network carrying ``tasks`` costs ``target_cost``.
+
+        Cost grows with size, so bisection finds it; the size is rounded to ``decimals`` so
+        that network names stay readable (``semseg+depth@0.431``).
+
+        Example:
+            >>> from mtlgroup.tasks import Task
+            >>> costs = CostModel([Task("a", "dense", 1), Task("b", "dense", 1)], (3, 16, 16))
+            >>> size = costs.size_for_cost(["a", "b"], 1.0)
+            >>> 0.5 < size < 1.0, abs(costs.cost(["a", "b"], size) - 1.0) < 0.05
+            (True, True)
+        """
+        names = list(tasks)
+        if not target_cost > 0:
+            raise ValueError(f"target_cost must be positive, got {target_cost}")
+        low, high = 1.0 / 64, 1.0
+        while self.cost(names, high) < target_cost:
+            low, high = high, high * 2
+            if high > 64:
+                raise ValueError(f"no encoder size up to 64 makes {names} cost {target_cost}")
+        for _ in range(14):
+            middle = (low + high) / 2
+            low, high = (middle, high) if self.cost(names, middle) < target_cost else (low, middle)
+        return round((low + high) / 2, decimals)
+
 
 def network_cost(
     tasks: TaskSet | Sequence[Task],
