@@ -25,3 +25,11 @@ def tiny_net_factory():
         return TinyNet(tasks)
 
     return build
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_dataset_cache(tmp_path_factory):
+    """Generated datasets go to one temporary cache for the whole test session."""
+    if "MTLGROUP_CACHE" not in os.environ:
+        os.environ["MTLGROUP_CACHE"] = str(tmp_path_factory.mktemp("mtlgroup-cache"))
+    yield

@@ -208,6 +208,8 @@ def _estimate_and_select(settings, study, tasks, costs, out, run_jobs, echo, pro
         specs = study.add_plan(STUDY_PLAN[settings.estimator])
         run_jobs(specs, f"study ({STUDY_PLAN[settings.estimator]} plan, {len(specs)} networks)")
         table = _plan_table(study, specs, costs, settings)
+        if settings.estimator == "hoa":
+            table = _hoa_with_costs(table, costs, settings)
         return [_select_on_table(table, b, settings) for b in settings.budgets], None
     return _select_on_affinity(settings, study, tasks, costs, out, echo, progress)
 
@@ -226,6 +228,17 @@ def _plan_table(study, specs, costs, settings):
     return LossTable.from_losses(losses, table_costs, source=f"study {split} table")
 
 
+def _hoa_with_costs(table, costs, settings):
+    """HOA predictions for every network of 3+ tasks, each costed like the real network
+    would be (its FLOPs grow with its heads), not at one flat cost."""
+    from mtlgroup.selection import LossTable, hoa_table
+
+    predicted = hoa_table(table).by_network()
+    losses = {name: per_task for name, (_, per_task) in predicted.items()}
+    network_costs = {name: _cost(_full(name), costs, settings) for name in predicted}
+    return LossTable.from_losses(losses, network_costs, source="HOA-predicted study table")
+
+
 def _cost(candidate, costs, settings) -> float:
     if settings.cost == "nominal":
         return float(candidate.size)
@@ -235,10 +248,8 @@ def _cost(candidate, costs, settings) -> float:
 def _select_on_table(table, budget: float, settings: PipelineSettings) -> BudgetRow:
     from mtlgroup.selection import InfeasibleError, problem_from_table, solve
 
-    approx = "hoa" if settings.estimator == "hoa" else None
     try:
-        solution = solve(problem_from_table(table, budget=budget, approx=approx),
-                         settings.solver)
+        solution = solve(problem_from_table(table, budget=budget), settings.solver)
     except InfeasibleError as error:
         return BudgetRow(budget, feasible=False, note=str(error))
     return BudgetRow(

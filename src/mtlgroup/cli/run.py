@@ -93,7 +93,8 @@ def print_tradeoff(report, console: Console) -> None:
     table = Table(title=f"{report.dataset}: test total loss by inference budget "
                   f"({report.estimator}; lower is better)", title_justify="left")
     for column in ("budget", "chosen networks", "cost", "chosen", "all-task", "independent"):
-        table.add_column(column, justify="left" if column == "chosen networks" else "right")
+        table.add_column(column, justify="left" if column == "chosen networks" else "right",
+                         overflow="fold")
 
     def cell(value, best: bool) -> str:
         if value is None:

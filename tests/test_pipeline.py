@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtlgroup.cost import CostModel
+from mtlgroup.data import load_dataset
+from mtlgroup.pipeline import PipelineSettings, run_pipeline
+from mtlgroup.study import Study
+from mtlgroup.study.plans import parse_candidate
+
+DATA = {"n_train": 48, "n_val": 16, "n_test": 16, "size": 8}
+TRAIN = {"max_steps": 3, "batch_size": 16}
+
+
+def settings(**changes) -> PipelineSettings:
+    base = dict(dataset="synthetic", data_options=DATA, train=TRAIN, budgets=[1.0, 2.0, 3.0],
+                baseline_budgets=[2.0], executor="inline", device="cpu")
+    return PipelineSettings(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def hoa_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hoa")
+    return out, run_pipeline(settings(), out, echo=lambda _: None)
+
+
+def test_run_writes_every_artefact(hoa_run):
+    out, report = hoa_run
+    for name in ("report.html", "report.json", "curve.png", "affinity.png", "study.sqlite",
+                 "tables/val.csv", "tables/test.csv", "tables/early.csv"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "report.json").read_text())
+    assert [row["budget"] for row in saved["rows"]] == [1.0, 2.0, 3.0]
+    html = (out / "report.html").read_text()
+    assert "curve.png" in html and "affinity.png" in html
+
+
+def test_each_feasible_row_fits_its_budget_and_is_scored_honestly(hoa_run):
+    out, report = hoa_run
+    data = load_dataset("synthetic", **DATA)
+    costs = CostModel(data.tasks, data.input_shape)
+    with Study(out / "study.sqlite", "synthetic", DATA, None, TRAIN) as study:
+        test = {parse_candidate(n).name: v for n, v in study.losses("test").items()}
+    feasible = [row for row in report.rows if row.feasible]
+    assert feasible
+    for row in feasible:
+        spent = sum(costs.cost(parse_candidate(n).tasks, parse_candidate(n).size)
+                    for n in row.networks)
+        assert spent <= row.budget + 1e-9 and row.cost == pytest.approx(spent)
+        assert set(row.served_by) == set(data.tasks.names)
+        # Honest rule: each task read from the network chosen for it on validation.
+        expected = sum(test[parse_candidate(n).name][t] for t, n in row.served_by.items())
+        assert row.test_total == pytest.approx(expected)
+        assert row.test_total_min_rule <= row.test_total + 1e-12
+
+
+def test_infeasible_budget_is_reported_not_raised(hoa_run):
+    _, report = hoa_run
+    first = report.rows[0]
+    assert not first.feasible and "covering all tasks costs at least" in first.note
+
+
+def test_baselines_cost_the_budget(hoa_run):
+    out, report = hoa_run
+    row = next(r for r in report.rows if r.budget == 2.0)
+    assert row.all_task_total is not None and row.independent_total is not None
+    assert row.best in ("chosen", "all-task", "independent")
+
+
+def test_rerun_trains_nothing_again(hoa_run):
+    out, report = hoa_run
+    again = run_pipeline(settings(), out, echo=lambda _: None)
+    assert again.trainings == report.trainings
+    with Study(out / "study.sqlite", "synthetic", DATA, None, TRAIN) as study:
+        assert all(r.completions == 1 for r in study.store.jobs("done"))
+    assert [r.test_total for r in again.rows] == [r.test_total for r in report.rows]
+
+
+def test_raising_the_budget_never_worsens_the_selection_score(hoa_run):
+    _, report = hoa_run
+    scores = [row.objective for row in report.rows if row.feasible]
+    assert all(b <= a + 1e-12 for a, b in zip(scores, scores[1:], strict=False))
+
+
+@pytest.mark.parametrize("bad,message", [({"estimator": "magic"}, "unknown estimator"),
+                                         ({"budgets": [0.0]}, "positive")])
+def test_bad_settings_are_rejected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        settings(**bad)
+
+
+def test_tag_estimator_runs_end_to_end(tmp_path):
+    report = run_pipeline(settings(estimator="tag", budgets=[2.0, 3.0], baseline_budgets=[]),
+                          tmp_path, echo=lambda _: None)
+    assert (tmp_path / "affinity.csv").exists()
+    for row in report.rows:
+        if row.feasible:
+            assert all(len(parse_candidate(n).tasks) >= 2 for n in row.networks)
+            assert row.test_total is not None
