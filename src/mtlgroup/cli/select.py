@@ -1,0 +1,244 @@
+"""``mtlgroup select``: choose networks from a loss table or task groups from an affinity matrix.
+
+    mtlgroup select VAL.csv --budget 2.5 [--approx hoa|esa [--early EARLY.csv]]
+                    [--solver milp|bnb|dp|brute] [--score-on TEST.csv] [--json]
+    mtlgroup select VAL.csv --budgets 1:5:0.5 … [--plot curve.png]
+    mtlgroup select --affinity A.csv --max-groups 3 [--transpose] [--allow-singletons] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.selection import (
+    APPROXIMATIONS,
+    Evaluation,
+    LossTable,
+    Solution,
+    available_solvers,
+    evaluate,
+    plot_budget_curve,
+    problem_from_affinity,
+    problem_from_table,
+    read_loss_table,
+    selection_table,
+    solve,
+)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One budget's answer: the solution and, with ``--score-on``, its scores there."""
+
+    solution: Solution
+    test: Evaluation | None = None
+
+    def to_dict(self, extra: dict[str, Any]) -> dict[str, Any]:
+        out = {**self.solution.to_dict(), "solver": self.solution.solver, **extra}
+        if self.test is not None:
+            out["test"] = self.test.to_dict()
+        return out
+
+
+@app.command("select")
+def select_command(
+    table: Path | None = typer.Argument(
+        None, metavar="VAL.csv", help="Loss table CSV of the selection split "
+        "(network,cost,task,loss).",
+        show_default=False),
+    budget: float | None = typer.Option(None, "--budget", "-b", help="Largest total cost."),
+    budgets: str | None = typer.Option(
+        None, "--budgets", help="Several budgets: START:STOP:STEP (STOP included) or a,b,c."),
+    approx: str | None = typer.Option(
+        None, "--approx", help="hoa: predict ≥3-task networks from pairs; esa: select on the "
+        "--early table's losses."),
+    early: Path | None = typer.Option(None, "--early", help="Early-stopped loss table (ESA)."),
+    solver: str = typer.Option("milp", "--solver", help="milp (default), bnb, dp or brute."),
+    score_on: Path | None = typer.Option(
+        None, "--score-on", help="Loss table of another split (test) to score the choice on."),
+    affinity: Path | None = typer.Option(
+        None, "--affinity", help="Affinity CSV (source,<task>,…; row = source) to group from."),
+    max_groups: int | None = typer.Option(None, "--max-groups", help="Most groups (--affinity)."),
+    transpose: bool = typer.Option(False, "--transpose",
+                                   help="The affinity file is target-major (row = target)."),
+    allow_singletons: bool = typer.Option(False, "--allow-singletons",
+                                          help="Let a task be a group alone (--affinity)."),
+    singleton_score: float = typer.Option(0.0, "--singleton-score",
+                                          help="Score of a task alone (--allow-singletons)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    plot: Path | None = typer.Option(None, "--plot", help="Draw objective vs budget to a file."),
+) -> None:
+    """Choose networks under a budget (Standley et al.), or task groups from an affinity (TAG)."""
+
+    def body() -> None:
+        if solver not in available_solvers():
+            raise UsageError(f"unknown solver {solver!r}; expected one of "
+                             f"{', '.join(available_solvers())}")
+        if affinity is not None:
+            _select_groups()
+        else:
+            _select_networks()
+
+    def _select_networks() -> None:
+        if table is None:
+            raise UsageError("give a loss table (VAL.csv) or --affinity A.csv")
+        if max_groups is not None or transpose or allow_singletons:
+            raise UsageError("--max-groups, --transpose and --allow-singletons go with --affinity")
+        if (budget is None) == (budgets is None):
+            raise UsageError("give exactly one of --budget B or --budgets START:STOP:STEP")
+        if approx is not None and approx not in APPROXIMATIONS:
+            raise UsageError(f"--approx must be one of {', '.join(APPROXIMATIONS)}, got {approx!r}")
+        if approx == "esa" and early is None:
+            raise UsageError("--approx esa needs --early EARLY.csv")
+        if early is not None and approx != "esa":
+            raise UsageError("--early goes with --approx esa")
+        values = [budget] if budget is not None else parse_budgets(budgets or "")
+        selection = selection_table(read_loss_table(table), approx,
+                                    read_loss_table(early) if early is not None else None)
+        test = read_loss_table(score_on) if score_on is not None else None
+        outcomes = [_solve_on(selection, b, test) for b in values]
+        extra = {"approx": approx}
+        if as_json:
+            payload = [o.to_dict(extra) for o in outcomes]
+            typer.echo(json.dumps(payload[0] if budgets is None else payload, indent=2))
+        elif len(outcomes) == 1:
+            _print_solution(outcomes[0], score_on)
+        else:
+            _print_sweep(outcomes)
+        if plot is not None:
+            _plot(outcomes, plot, approx)
+
+    def _solve_on(selection: LossTable, value: float, test: LossTable | None) -> _Outcome:
+        solution = solve(problem_from_table(selection, budget=value), solver)
+        return _Outcome(solution, evaluate(solution, test) if test is not None else None)
+
+    def _select_groups() -> None:
+        if table is not None:
+            raise UsageError("give either a loss table or --affinity, not both")
+        if max_groups is None:
+            raise UsageError("--affinity needs --max-groups K")
+        misplaced = [name for name, value in (("--budget", budget), ("--budgets", budgets),
+                                              ("--approx", approx), ("--early", early),
+                                              ("--score-on", score_on), ("--plot", plot))
+                     if value is not None]
+        if misplaced:
+            raise UsageError(f"{', '.join(misplaced)} go(es) with a loss table, not --affinity")
+        if not allow_singletons and singleton_score != 0.0:
+            raise UsageError("--singleton-score goes with --allow-singletons")
+        tasks, matrix = _read_affinity(affinity, transpose)  # type: ignore[arg-type]
+        problem = problem_from_affinity(tasks, matrix, max_groups=max_groups,
+                                        allow_singletons=allow_singletons,
+                                        singleton_score=singleton_score)
+        outcome = _Outcome(solve(problem, solver))
+        if as_json:
+            typer.echo(json.dumps(outcome.to_dict({"max_groups": max_groups}), indent=2))
+        else:
+            _print_solution(outcome, None, groups=True)
+
+    run_command(body)
+
+
+def parse_budgets(text: str) -> list[float]:
+    """``"1:5:0.5"`` → ``[1.0, 1.5, …, 5.0]`` (stop included); ``"1,2.5"`` → ``[1.0, 2.5]``.
+
+    Decimal arithmetic, so ``0.1`` steps land exactly on the stop.
+    """
+    try:
+        if ":" in text:
+            parts = [Decimal(p) for p in text.split(":")]
+            if len(parts) != 3:
+                raise UsageError(f"--budgets {text!r}: expected START:STOP:STEP")
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise UsageError(f"--budgets {text!r}: need STEP > 0 and STOP >= START")
+            count = int((stop - start) / step) + 1
+            values = [float(start + i * step) for i in range(count)]
+        else:
+            values = [float(Decimal(p)) for p in text.split(",") if p.strip()]
+    except InvalidOperation:
+        raise UsageError(f"--budgets {text!r}: not numbers") from None
+    if not values or any(not math.isfinite(v) or v < 0 for v in values):
+        raise UsageError(f"--budgets {text!r}: expected budgets >= 0")
+    return values
+
+
+def _read_affinity(path: Path, transpose: bool) -> tuple[tuple[str, ...], Any]:
+    # the affinity package reads and checks the file (square, rows naming the header's tasks)
+    from mtlgroup.affinity.matrix import Affinity
+
+    found = Affinity.from_csv(path, transpose=transpose)
+    return found.tasks, found.matrix
+
+
+def _print_solution(outcome: _Outcome, score_on: Path | None, groups: bool = False) -> None:
+    solution = outcome.solution
+    limit = f"at most {solution.budget:g} groups" if groups else f"budget {solution.budget:g}"
+    typer.echo(f"{limit}: objective {solution.objective:.6g}, cost {solution.cost:g} "
+               f"({solution.solver})")
+    headers = ["group" if groups else "network", "cost", "serves", "also carries"]
+    if outcome.test is not None:
+        headers.append("test loss")
+    rows = []
+    for network in solution.networks:
+        serves = solution.serves(network.name)
+        cells = [network.name, f"{network.cost:g}", ",".join(serves),
+                 ",".join(t for t in network.tasks if t not in serves) or "-"]
+        if outcome.test is not None:
+            cells.append(f"{sum(outcome.test.per_task[t] for t in serves):.6g}")
+        rows.append(cells)
+    typer.echo(format_columns(headers, rows, right={"cost", "test loss"}))
+    if outcome.test is not None:
+        typer.echo(f"on {score_on}: total {outcome.test.total:.6g} (honest rule), "
+                   f"{outcome.test.total_min_rule:.6g} (min rule)")
+
+
+def _print_sweep(outcomes: list[_Outcome]) -> None:
+    headers = ["budget", "objective", "cost"]
+    tested = outcomes[0].test is not None
+    if tested:
+        headers += ["test", "test (min rule)"]
+    headers.append("networks")
+    rows = []
+    for outcome in outcomes:
+        solution = outcome.solution
+        cells = [f"{solution.budget:g}", f"{solution.objective:.6g}", f"{solution.cost:g}"]
+        if outcome.test is not None:
+            cells += [f"{outcome.test.total:.6g}", f"{outcome.test.total_min_rule:.6g}"]
+        rows.append([*cells, " ".join(solution.names)])
+    typer.echo(f"solver {outcomes[0].solution.solver}; test = honest rule")
+    typer.echo(format_columns(headers, rows, right=set(headers) - {"networks"}))
+
+
+def format_columns(headers: list[str], rows: list[list[str]], right: set[str]) -> str:
+    """Plain aligned columns (never truncated, whatever the terminal width)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if h in right else c.ljust(w)
+                         for c, w, h in zip(cells, widths, headers, strict=True)).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+def _plot(outcomes: list[_Outcome], path: Path, approx: str | None) -> None:
+    tested = outcomes[0].test is not None
+    label = "selection objective" + (f" ({approx}-predicted)" if approx == "hoa" else
+                                     " (early-stopped)" if approx == "esa" else "")
+    written = plot_budget_curve(
+        [o.solution.budget for o in outcomes],
+        [o.solution.objective for o in outcomes],
+        path,
+        test_totals=[o.test.total for o in outcomes if o.test] if tested else None,
+        test_totals_min_rule=[o.test.total_min_rule for o in outcomes if o.test] if tested
+        else None,
+        objective_label=label,
+    )
+    typer.echo(f"wrote {written}", err=True)  # stderr: stdout may be JSON

@@ -1,0 +1,97 @@
+"""Approximations that train fewer networks (ALGORITHMS §1.1–1.2), as table transforms.
+
+- :func:`hoa_table`: keep the networks of one or two tasks, predict every larger one from pairs.
+- :func:`esa_table`: the same candidates, with the losses of their early-stopped training.
+
+Example:
+    >>> from mtlgroup.selection.table import LossTable
+    >>> pairs = LossTable.from_rows([
+    ...     ("a+b", 1, "a", 0.2), ("a+b", 1, "b", 0.4), ("a+c", 1, "a", 0.3),
+    ...     ("a+c", 1, "c", 0.6), ("b+c", 1, "b", 0.5), ("b+c", 1, "c", 0.8)])
+    >>> hoa_table(pairs).losses("a+b+c")  # a: mean(0.2, 0.3), b: mean(0.4, 0.5), c: mean(0.6, 0.8)
+    {'a': 0.25, 'b': 0.45, 'c': 0.7}
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from mtlgroup.selection.table import LossRow, LossTable, TableError
+
+
+def hoa_table(table: LossTable, *, cost: float | None = None) -> LossTable:
+    """Higher-order approximation: ``L̂(G, t) = mean_{u ∈ G∖{t}} L({t, u}, t)`` for ``|G| ≥ 3``.
+
+    Networks of one or two tasks (half-size singles, singles, pairs) keep their real losses; the
+    table's networks of three or more tasks are replaced by predictions, and every other subset
+    of three or more of the table's tasks is added. Where several networks carry the same pair,
+    the most expensive (the full-size one) provides its losses.
+
+    Args:
+        table: the losses of (at least) every pair network.
+        cost: cost of a predicted network the table does not list. Default: the largest cost
+            of the table's pair networks (the paper: every full network costs 1). A predicted
+            network the table lists keeps its name and cost.
+
+    Raises:
+        TableError: a pair network is missing.
+    """
+    tasks = table.tasks
+    networks = table.by_network()
+    column = {t: j for j, t in enumerate(tasks)}
+    # per task set, the most expensive network (the full-size one; first of equals)
+    largest: dict[frozenset[str], tuple[str, float, dict[str, float]]] = {}
+    for name, (network_cost, losses) in networks.items():
+        key = frozenset(losses)
+        if key not in largest or network_cost > largest[key][1]:
+            largest[key] = (name, network_cost, losses)
+    pair = np.full((len(tasks), len(tasks)), np.nan)  # pair[t, u] = L({t, u}, t)
+    pair_costs = [0.0]
+    for key, (_, network_cost, losses) in largest.items():
+        if len(key) == 2:
+            t, u = key
+            pair[column[t], column[u]], pair[column[u], column[t]] = losses[t], losses[u]
+            pair_costs.append(network_cost)
+    missing = [f"{tasks[t]}+{tasks[u]}" for t, u in itertools.combinations(range(len(tasks)), 2)
+               if np.isnan(pair[t, u])]
+    if missing:
+        raise TableError(f"{table.source}: HOA needs every pair network; missing "
+                         f"{', '.join(missing)}")
+    default_cost = max(pair_costs) if cost is None else float(cost)
+    rows = [r for r in table.rows if len(networks[r.network][1]) <= 2]
+    np.fill_diagonal(pair, 0.0)
+    for size in range(3, len(tasks) + 1):
+        groups = np.array(list(itertools.combinations(range(len(tasks)), size)))
+        members = np.zeros((len(groups), len(tasks)))
+        np.put_along_axis(members, groups, 1.0, axis=1)
+        predicted = members @ pair.T / (size - 1)  # [group, t]: mean over the other members
+        for group, values in zip(groups, predicted, strict=True):
+            names = [tasks[j] for j in group]
+            name, network_cost, _ = largest.get(frozenset(names),
+                                                ("+".join(names), default_cost, {}))
+            rows.extend(LossRow(name, network_cost, t, float(values[j]))
+                        for t, j in zip(names, group, strict=True))
+    return LossTable(tuple(rows), f"HOA({table.source})")
+
+
+def esa_table(table: LossTable, early: LossTable) -> LossTable:
+    """Early-stopping approximation: ``table``'s networks with their losses from ``early``
+    (each network trained for a share of its budget) and their costs from ``table``.
+
+    Raises:
+        TableError: ``early`` lacks a network of ``table`` or one of its tasks.
+    """
+    early_losses = early.by_network()
+    rows = []
+    for name, (network_cost, losses) in table.by_network().items():
+        if name not in early_losses:
+            raise TableError(f"{early.source}: no early-stopped losses for network {name!r}")
+        found = early_losses[name][1]
+        missing = [t for t in losses if t not in found]
+        if missing:
+            raise TableError(f"{early.source}: network {name!r} has no loss for task(s) "
+                             f"{', '.join(missing)}")
+        rows.extend(LossRow(name, network_cost, t, found[t]) for t in losses)
+    return LossTable(tuple(rows), f"ESA({early.source})")
