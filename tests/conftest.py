@@ -11,6 +11,9 @@ from mtlgroup.data.base import MultiTaskData
 from tiny_fixtures import TINY_TASKS, TinyNet, make_tiny_data
 
 os.environ.setdefault("MTLGROUP_PROGRESS", "0")
+# Tiny tensors gain nothing from intra-op threads, and the suite also starts worker processes:
+# one thread each keeps two cores from being oversubscribed.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -1,0 +1,333 @@
+"""Jobs: one candidate network trained in one setting, named by a stable key.
+
+A :class:`JobSpec` holds everything that determines a training's result: the candidate (tasks,
+encoder size, budget share), the dataset and its loader options, the training configuration, the
+seed and :data:`~mtlgroup.training.TRAINER_VERSION`. Its :attr:`~JobSpec.key` hashes exactly
+those, so a finished key never needs training again. Where the job runs (``device``) is carried
+along but is not part of the key.
+
+:func:`run_job` is the function executors call in a worker: it loads the data (once per worker
+process, then from a cache), trains the network and returns a :class:`JobOutcome`.
+
+Example:
+    >>> from mtlgroup.study.plans import Candidate
+    >>> spec = JobSpec.create(Candidate(("bright",)), "synthetic", {"n_train": 64},
+    ...                       {"max_steps": 2})
+    >>> spec.data_options["n_val"], len(spec.key)
+    (64, 64)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mtlgroup.study.plans import Candidate
+
+if TYPE_CHECKING:
+    from mtlgroup.data.base import MultiTaskData
+    from mtlgroup.training import TrainConfig, TrainResult
+
+KEY_FORMAT = 1
+"""Bump if the layout of the hashed record changes (it would change every key)."""
+
+SPLITS = ("val", "test", "early")
+"""Score splits a job reports: ``early`` is validation at 20% of the budget (ESA)."""
+
+_RUN_ONLY_FIELDS = ("seed", "device", "progress")
+"""TrainConfig fields a JobSpec carries elsewhere (``seed``) or leaves out of the key."""
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace (the input of every hash here)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def canonical_data_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The loader's keyword arguments with its defaults filled in, so that ``{}`` and the
+    explicit defaults name the same data (and the same job keys).
+
+    Raises ``ValueError`` naming an option the dataset's loader does not accept.
+    """
+    from mtlgroup.data import dataset_entry
+
+    loader = dataset_entry(dataset).load
+    signature = inspect.signature(loader)
+    var_keyword = [n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD]
+    known = [
+        name for name, p in signature.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    unknown = sorted(set(options) - set(known))
+    if unknown and not var_keyword:
+        raise ValueError(
+            f"dataset {dataset!r} has no option {unknown[0]!r}; "
+            f"its options: {', '.join(known) or '(none)'}"
+        )
+    bound = signature.bind_partial(**options)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    extra = arguments.pop(var_keyword[0], {}) if var_keyword else {}
+    return {**arguments, **extra}
+
+
+def training_options(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The result-defining fields of a training configuration, validated by
+    :class:`~mtlgroup.training.TrainConfig`, with numbers in their declared types (so that
+    ``lr=1`` and ``lr=1.0`` give one key). ``seed``, ``device`` and ``progress`` are left out."""
+    from mtlgroup.training import TrainConfig
+
+    if not isinstance(config, TrainConfig):
+        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(TrainConfig)})
+        if unknown:
+            raise ValueError(f"unknown training option {unknown[0]!r}")
+        config = TrainConfig(**config)
+    values = config.to_dict()
+    for f in dataclasses.fields(TrainConfig):
+        value = values[f.name]
+        if value is None or isinstance(value, bool):
+            continue
+        declared = str(f.type)
+        if declared.startswith("float"):
+            values[f.name] = float(value)
+        elif declared.startswith("dict[str, float]"):
+            values[f.name] = {str(k): float(v) for k, v in value.items()}
+    return {k: v for k, v in values.items() if k not in _RUN_ONLY_FIELDS}
+
+
+@dataclass(frozen=True, eq=False)
+class JobSpec:
+    """One training to run. Build it with :meth:`create`, which normalises the options.
+
+    Two specs are equal when their keys are equal; ``device`` is not part of the key.
+    """
+
+    candidate: Candidate
+    dataset: str
+    data_options: dict[str, Any]
+    train_config: dict[str, Any]
+    seed: int = 0
+    device: str = field(default="auto")
+
+    @classmethod
+    def create(
+        cls,
+        candidate: Candidate,
+        dataset: str,
+        data_options: Mapping[str, Any] | None = None,
+        train_config: TrainConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> JobSpec:
+        """A spec with the dataset's loader defaults filled in and the training configuration
+        validated; ``train_config``'s own seed/device/progress are ignored (pass ``seed``)."""
+        return cls(
+            candidate=candidate,
+            dataset=dataset,
+            data_options=canonical_data_options(dataset, data_options or {}),
+            train_config=training_options(train_config or {}),
+            seed=int(seed),
+            device=device,
+        )
+
+    def _setting_record(self) -> dict[str, Any]:
+        return {
+            "format": KEY_FORMAT,
+            "trainer_version": _trainer_version(),
+            "dataset": self.dataset,
+            "data": self.data_options,
+            "training": self.train_config,
+            "seed": self.seed,
+        }
+
+    @property
+    def key(self) -> str:
+        """sha256 of everything that determines the result (hex, 64 characters)."""
+        record = self._setting_record()
+        record["network"] = {
+            "tasks": list(self.candidate.tasks),
+            "size": self.candidate.size,
+            "budget_fraction": self.candidate.budget_fraction,
+        }
+        return _sha256(record)
+
+    @property
+    def setting(self) -> str:
+        """Hash of the setting shared by every job of one study (all but the candidate): the
+        loss tables of a study are built from the jobs of one setting."""
+        return _sha256(self._setting_record())
+
+    @property
+    def network(self) -> str:
+        return self.candidate.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobSpec) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tasks": list(self.candidate.tasks),
+            "size": self.candidate.size,
+            "budget_fraction": self.candidate.budget_fraction,
+            "dataset": self.dataset,
+            "data_options": self.data_options,
+            "train_config": self.train_config,
+            "seed": self.seed,
+            "device": self.device,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        candidate = Candidate(tuple(data["tasks"]), data["size"], data["budget_fraction"])
+        return cls(candidate, data["dataset"], dict(data["data_options"]),
+                   dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"))
+
+    def train_config_for(self, data: MultiTaskData) -> TrainConfig:
+        """The :class:`TrainConfig` this job trains with. A candidate with a budget share
+        below 1 (ESA) trains for ``round(share × full budget)`` steps and records no early
+        table of its own."""
+        from mtlgroup.data.base import steps_per_epoch
+        from mtlgroup.training import TrainConfig
+
+        config = TrainConfig(**self.train_config, seed=self.seed, device=self.device,
+                             progress=False)
+        if self.candidate.is_full_budget:
+            return config
+        full = config.total_steps(steps_per_epoch(data.train, config.batch_size))
+        steps = max(1, round(self.candidate.budget_fraction * full))
+        return dataclasses.replace(config, max_steps=steps, early_fraction=None)
+
+
+def _trainer_version() -> str:
+    from mtlgroup.training import TRAINER_VERSION
+
+    return TRAINER_VERSION
+
+
+@dataclass
+class JobOutcome:
+    """What a finished job reports back to the driver (JSON-serialisable).
+
+    ``scores[split][task]`` holds ``{"loss": ..., metric: ...}`` for ``val``, ``test`` and, when
+    recorded, ``early``. ``flops`` are the forward FLOPs of one input of ``input_shape``; the
+    relative cost (ALGORITHMS §7) is computed from them when tables are exported, against the
+    study's reference network. ``worker`` names the process (``host:pid``) and
+    ``data_cache_hit`` says whether it reused data it had loaded for an earlier job.
+    """
+
+    network: str
+    tasks: list[str]
+    size: float
+    budget_fraction: float
+    scores: dict[str, dict[str, dict[str, float]]]
+    flops: float
+    input_shape: list[int]
+    wall_time: float
+    steps: int = 0
+    total_steps: int = 0
+    best_step: int = 0
+    stopped_early: bool = False
+    device: str = "cpu"
+    dataset_spec: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    worker: str = ""
+    data_cache_hit: bool = False
+
+    def loss(self, split: str = "val") -> dict[str, float]:
+        """Per-task loss on ``split`` (``val``, ``test`` or ``early``), in the network's task
+        order."""
+        if split not in self.scores:
+            raise ValueError(f"network {self.network} has no {split} scores")
+        scores = self.scores[split]
+        return {t: scores[t]["loss"] for t in self.tasks if t in scores}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobOutcome:
+        return cls(**data)
+
+    @classmethod
+    def from_train_result(
+        cls,
+        spec: JobSpec,
+        result: TrainResult,
+        input_shape: Sequence[int],
+        wall_time: float,
+        cache_hit: bool,
+    ) -> JobOutcome:
+        scores = {"val": result.val, "test": result.test}
+        if result.early_val is not None:
+            scores["early"] = result.early_val
+        return cls(
+            network=spec.network,
+            tasks=list(spec.candidate.tasks),
+            size=spec.candidate.size,
+            budget_fraction=spec.candidate.budget_fraction,
+            scores=scores,
+            flops=float(result.extra["flops"]),
+            input_shape=list(input_shape),
+            wall_time=wall_time,
+            steps=result.steps,
+            total_steps=result.total_steps,
+            best_step=result.best_step,
+            stopped_early=result.stopped_early,
+            device=result.device,
+            dataset_spec=dict(result.extra.get("dataset", {})),
+            history=list(result.history),
+            worker=worker_name(),
+            data_cache_hit=cache_hit,
+        )
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_DATA_CACHE: OrderedDict[str, MultiTaskData] = OrderedDict()
+_DATA_CACHE_SIZE = 2
+"""Datasets a worker keeps: a study uses one; finalize after a change of options, a second."""
+
+
+def cached_dataset(dataset: str, options: Mapping[str, Any]) -> tuple[MultiTaskData, bool]:
+    """``(data, cache_hit)``: each worker process loads a dataset once and keeps it."""
+    cache_key = canonical_json([dataset, dict(options)])
+    if cache_key in _DATA_CACHE:
+        _DATA_CACHE.move_to_end(cache_key)
+        return _DATA_CACHE[cache_key], True
+    from mtlgroup.data import load_dataset
+
+    data = _DATA_CACHE[cache_key] = load_dataset(dataset, **options)
+    while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
+        _DATA_CACHE.popitem(last=False)
+    return data, False
+
+
+def run_job(spec: JobSpec) -> JobOutcome:
+    """Train the job's network and return its scores, FLOPs and timing (runs in a worker)."""
+    from mtlgroup.training import train_network
+
+    started = time.perf_counter()
+    data, cache_hit = cached_dataset(spec.dataset, spec.data_options)
+    config = spec.train_config_for(data)
+    _, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config)
+    return JobOutcome.from_train_result(
+        spec, result, data.input_shape, time.perf_counter() - started, cache_hit
+    )

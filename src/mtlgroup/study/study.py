@@ -1,0 +1,324 @@
+"""A study: many trainings of candidate networks in one setting, resumable, on any executor.
+
+The driver (this module) is the only writer of the store: it claims each job just before the
+executor starts it and records each result the moment it comes back, so killing the driver
+loses at most the jobs that were running; running the same study again skips every finished job
+(its key is in the store) and retrains none of them.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> study = Study(out / "study.sqlite", "synthetic", {"n_train": 32, "n_val": 16,
+    ...               "n_test": 16, "size": 8}, ["bright", "parity"], {"max_steps": 2})
+    >>> len(study.add_plan("pairs"))
+    5
+    >>> summary = study.run("inline")
+    >>> summary.ok, summary.done
+    (True, 5)
+    >>> sorted(study.tables(out / "tables"))
+    ['early', 'test', 'val']
+    >>> study.close()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mtlgroup.progress import progress_bar
+from mtlgroup.study.executors import Executor, create_executor, error_text
+from mtlgroup.study.jobs import (
+    JobOutcome,
+    JobSpec,
+    canonical_data_options,
+    run_job,
+    training_options,
+)
+from mtlgroup.study.plans import Candidate, parse_candidate, plan_candidates
+from mtlgroup.study.store import JobRecord, StudyStore, current_owner
+
+JobFunction = Callable[[JobSpec], JobOutcome]
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that failed in this run: its network, key and error (``Type: message``)."""
+
+    network: str
+    key: str
+    error: str
+
+    @property
+    def summary(self) -> str:
+        return self.error.splitlines()[0] if self.error else ""
+
+
+@dataclass
+class StudySummary:
+    """What one :meth:`Study.run` did.
+
+    Attributes:
+        total: jobs of the study (or of the subset run).
+        done: jobs trained and recorded by this run.
+        skipped: jobs already done before this run (never retrained).
+        failed: jobs that failed in this run, with their errors.
+        busy: jobs another live study was running (left to it).
+        elapsed: seconds spent in the run.
+    """
+
+    total: int
+    done: int = 0
+    skipped: int = 0
+    failed: list[JobFailure] = field(default_factory=list)
+    busy: int = 0
+    elapsed: float = 0.0
+    executor: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """No job failed (a CLI run exits non-zero otherwise)."""
+        return not self.failed
+
+    @property
+    def complete(self) -> bool:
+        """Every job of the study is done."""
+        return self.done + self.skipped == self.total
+
+    @property
+    def jobs_per_hour(self) -> float:
+        return 3600.0 * self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    def format(self) -> str:
+        """A few lines for people: counts, then one line per failure."""
+        parts = [f"{self.done} trained", f"{self.skipped} already done",
+                 f"{len(self.failed)} failed"]
+        if self.busy:
+            parts.append(f"{self.busy} running in another study")
+        lines = [f"study: {self.total} jobs: {', '.join(parts)} ({self.elapsed:.1f} s, "
+                 f"{self.executor})"]
+        lines += [f"  FAILED {f.network}: {f.summary}" for f in self.failed]
+        return "\n".join(lines)
+
+
+class Study:
+    """Candidate networks of one setting (dataset, tasks, training config, seed) and their
+    results in one store.
+
+    Args:
+        store_path: the SQLite file (created if missing; reused to resume).
+        dataset: a registered dataset name; ``data_options`` go to its loader.
+        tasks: the study's tasks (default: all of the dataset's), kept in the dataset's order.
+        train_config: a :class:`~mtlgroup.training.TrainConfig` or a dict of its fields (its
+            own ``seed``, ``device`` and ``progress`` are not used: pass ``seed``/``device``).
+        seed: seed of weights and data order of every job.
+        device: where jobs train (``auto``, ``cpu``, ``cuda``); not part of job keys.
+        job_fn: the function a worker runs per job (default :func:`~mtlgroup.study.jobs.
+            run_job`); it must be picklable for the process and Ray executors.
+
+    Call order: :meth:`add_plan` (one or more times), :meth:`run`, then :meth:`tables`;
+    after selection on approximate numbers, :meth:`finalize` trains the chosen networks.
+    """
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        dataset: str,
+        data_options: Mapping[str, Any] | None = None,
+        tasks: Sequence[str] | None = None,
+        train_config: Any = None,
+        seed: int = 0,
+        device: str = "auto",
+        job_fn: JobFunction = run_job,
+    ):
+        from mtlgroup.data import dataset_entry
+        from mtlgroup.tasks import parse_task_list
+
+        entry = dataset_entry(dataset)
+        self.dataset = dataset
+        self.dataset_tasks = entry.tasks()
+        valid = self.dataset_tasks.names
+        chosen = set(valid if tasks is None else parse_task_list(list(tasks), valid))
+        self.tasks: tuple[str, ...] = tuple(t for t in valid if t in chosen)
+        self.data_options = canonical_data_options(dataset, data_options or {})
+        self.train_config = training_options(train_config or {})
+        self.seed = int(seed)
+        self.device = device
+        self.job_fn = job_fn
+        self.store = StudyStore(store_path)
+        self.specs: list[JobSpec] = []
+
+    # -- planning -----------------------------------------------------------------------------
+
+    def spec(self, candidate: Candidate | str) -> JobSpec:
+        """The job of one candidate (or network name) in this study's setting."""
+        if isinstance(candidate, str):
+            candidate = parse_candidate(candidate)
+        candidate = candidate.ordered(self.tasks)
+        return JobSpec(candidate, self.dataset, self.data_options, self.train_config,
+                       self.seed, self.device)
+
+    @property
+    def setting(self) -> str:
+        """Hash shared by the keys of this study's jobs (see :attr:`JobSpec.setting`)."""
+        return self.spec(Candidate(self.tasks[:1])).setting
+
+    def add_plan(self, plan: str | Iterable[Candidate | str]) -> list[JobSpec]:
+        """Add a named plan (``all``, ``pairs``, ``esa``) or a list of candidates / network
+        names to the study and the store (jobs already stored are kept as they are).
+        Returns the plan's jobs."""
+        candidates = plan_candidates(plan, self.tasks) if isinstance(plan, str) else list(plan)
+        specs = list(dict.fromkeys(self.spec(c) for c in candidates))
+        if not specs:
+            raise ValueError("the plan has no networks")
+        self.store.add_jobs(specs)
+        known = set(self.specs)
+        self.specs.extend(s for s in specs if s not in known)
+        return specs
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        executor: Executor | str | None = None,
+        progress: bool | None = None,
+        retry_failed: bool = True,
+        specs: Sequence[JobSpec] | None = None,
+    ) -> StudySummary:
+        """Train every job of the study (or of ``specs``) that is not done yet.
+
+        ``executor`` is an :class:`~mtlgroup.study.executors.Executor`, or a name for
+        :func:`~mtlgroup.study.executors.create_executor` (default ``local`` with one worker;
+        an executor created here is closed here). Jobs left ``running`` by a dead study are
+        taken up again; failed jobs are retried unless ``retry_failed`` is False. Each result
+        is written to the store as its job finishes.
+        """
+        jobs = list(dict.fromkeys(self.specs if specs is None else specs))
+        if not jobs:
+            raise ValueError("nothing to run: add a plan first")
+        started = time.perf_counter()
+        keys = [s.key for s in jobs]
+        self.store.add_jobs(jobs)
+        self.store.reset_stale_running()
+        if retry_failed:
+            self.store.retry_failed(keys)
+        status = {r.key: r.status for r in self.store.jobs(keys=keys)}
+        summary = StudySummary(total=len(jobs))
+        summary.skipped = sum(status[k] == "done" for k in keys)
+        todo = [s for s in jobs if status[s.key] == "pending"]
+        summary.busy = sum(status[k] == "running" for k in keys)
+        owner = current_owner()
+
+        def claimed() -> Iterator[JobSpec]:
+            for spec in todo:
+                if self.store.claim(spec.key, owner):
+                    yield spec
+                else:  # another study took it (or finished it) since we looked
+                    summary.busy += 1
+
+        given = isinstance(executor, Executor)
+        runner = executor if isinstance(executor, Executor) else create_executor(
+            executor or "local"
+        )
+        summary.executor = runner.describe()
+        try:
+            with progress_bar(len(todo), f"study ({runner.describe()})", progress) as advance:
+                for spec, result in runner.run(claimed(), self.job_fn):
+                    if isinstance(result, BaseException):
+                        text = error_text(result)
+                        self.store.record_failure(spec.key, text)
+                        summary.failed.append(JobFailure(spec.network, spec.key, text))
+                        note = f"{spec.network} FAILED"
+                    else:
+                        self.store.record_result(spec.key, result)
+                        summary.done += 1
+                        note = f"{spec.network} done"
+                    advance(1, description=f"study: {note}")
+        finally:
+            # An interrupted run gives back the jobs it claimed but did not finish.
+            self.store.release(owner, keys=keys)
+            if not given:
+                runner.close()
+        summary.elapsed = time.perf_counter() - started
+        return summary
+
+    def finalize(
+        self,
+        networks: Iterable[Candidate | str],
+        executor: Executor | str | None = None,
+        progress: bool | None = None,
+    ) -> StudySummary:
+        """Train the named networks for real (full budget) unless already done.
+
+        After selecting on approximate losses (HOA predictions, ESA's short runs), pass the
+        chosen networks (e.g. ``["semseg+depth+normals", "keypoints/2"]``); their val and test
+        losses then appear in :meth:`tables` and :meth:`evaluate` can score the grouping.
+        """
+        candidates = [
+            (parse_candidate(n) if isinstance(n, str) else n).with_budget(1.0) for n in networks
+        ]
+        specs = self.add_plan(candidates)
+        return self.run(executor, progress, specs=specs)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def records(self, status: str | None = None) -> list[JobRecord]:
+        """Store records of this study's jobs (optionally of one status), in plan order."""
+        by_key = {r.key: r for r in self.store.jobs(status, keys=[s.key for s in self.specs])}
+        return [by_key[s.key] for s in self.specs if s.key in by_key]
+
+    def losses(self, split: str = "val") -> dict[str, dict[str, float]]:
+        """``{network: {task: loss}}`` of this study's setting on ``val``, ``test`` or
+        ``early`` (see :meth:`StudyStore.losses`)."""
+        return self.store.losses(split, setting=self.setting)
+
+    def reference_flops(self) -> float:
+        """FLOPs of one standard single-task network of this study (the cost unit, ALGORITHMS
+        §7): the mean over the study's tasks, for the input shape the jobs trained on."""
+        from mtlgroup.cost import CostModel
+
+        done = self.store.jobs("done", setting=self.setting)
+        if not done or done[0].outcome is None:
+            raise ValueError("no finished job yet: the cost unit needs the input shape")
+        shape = done[0].outcome.input_shape
+        return CostModel(self.dataset_tasks.subset(self.tasks), shape).reference_flops
+
+    def tables(
+        self, directory: str | Path, cost: Literal["flops", "nominal"] = "flops"
+    ) -> dict[str, Path]:
+        """Write this setting's loss tables (``val.csv``, ``test.csv``, ``early.csv``) to
+        ``directory`` for ``mtlgroup select``; returns ``{split: path}``."""
+        reference = self.reference_flops() if cost == "flops" else None
+        return self.store.export_tables(directory, cost, reference, setting=self.setting)
+
+    def evaluate(
+        self, served_by: Mapping[str, str], split: str = "test"
+    ) -> dict[str, float]:
+        """Per task, the ``split`` loss of the network serving it (``served_by``: task →
+        network name, as chosen on validation: the honest rule of ALGORITHMS §1).
+
+        Raises ``ValueError`` naming a network that has not been trained at full budget
+        (call :meth:`finalize` first).
+        """
+        table = self.losses(split)
+        scores = {}
+        for task, network in served_by.items():
+            name = parse_candidate(network).ordered(self.tasks).name
+            if name not in table:
+                raise ValueError(f"network {network} has no {split} losses in the study: "
+                                 f"train it first (Study.finalize)")
+            if task not in table[name]:
+                raise ValueError(f"network {network} does not carry task {task!r}")
+            scores[task] = table[name][task]
+        return scores
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
