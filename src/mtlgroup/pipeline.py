@@ -138,8 +138,12 @@ def run_pipeline(
     out: str | Path,
     progress: bool | None = None,
     echo: Echo = print,
+    store: str | Path | None = None,
 ) -> PipelineReport:
-    """Run the whole pipeline into ``out`` and return its report (also written to disk)."""
+    """Run the whole pipeline into ``out`` and return its report (also written to disk).
+
+    ``store`` (default ``out/study.sqlite``) may be shared by runs of several estimators on
+    the same setting: a network one of them trained is never trained again by another."""
     from mtlgroup.cost import CostModel
     from mtlgroup.data import dataset_entry
     from mtlgroup.study import Study
@@ -149,7 +153,7 @@ def run_pipeline(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     study = Study(
-        out / "study.sqlite", settings.dataset, settings.data_options, settings.tasks,
+        Path(store) if store else out / "study.sqlite", settings.dataset, settings.data_options, settings.tasks,
         settings.train, settings.seed, settings.device,
     )
     tasks = list(study.tasks)
