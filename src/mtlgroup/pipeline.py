@@ -153,8 +153,8 @@ def run_pipeline(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     study = Study(
-        Path(store) if store else out / "study.sqlite", settings.dataset, settings.data_options, settings.tasks,
-        settings.train, settings.seed, settings.device,
+        Path(store) if store else out / "study.sqlite", settings.dataset,
+        settings.data_options, settings.tasks, settings.train, settings.seed, settings.device,
     )
     tasks = list(study.tasks)
     input_shape = _input_shape(settings)
