@@ -113,13 +113,16 @@ class LossTable:
         return grouped
 
     def write_csv(self, path: str | Path) -> Path:
-        """Write the table as a loss-table CSV (values in full precision)."""
+        """Write the table as a loss-table CSV (values in full precision), atomically: a reader
+        (or a rerun after a kill) never sees half a file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as handle:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with tmp.open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(COLUMNS)
             writer.writerows((r.network, repr(r.cost), r.task, repr(r.loss)) for r in self.rows)
+        tmp.replace(path)
         return path
 
 

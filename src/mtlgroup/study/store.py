@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -41,13 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mtlgroup.selection.table import LossTable
 from mtlgroup.study.jobs import JobOutcome, JobSpec
 from mtlgroup.study.plans import Candidate
 
 SCHEMA_VERSION = 1
 Status = Literal["pending", "running", "done", "failed"]
 STATUSES: tuple[Status, ...] = ("pending", "running", "done", "failed")
-TABLE_HEADER = ("network", "cost", "task", "loss")
 TABLE_SPLITS = ("val", "test", "early")
 BUSY_TIMEOUT_S = 60.0
 
@@ -433,30 +432,18 @@ class StudyStore:
             table = self.losses(split, setting=setting, keys=keys)
             if not table:
                 continue
-            rows = []
-            for network, losses in table.items():
+            costs = {}
+            for network in table:
                 record = records[network]
                 if cost == "nominal":
-                    value = record.candidate.size
+                    costs[network] = float(record.candidate.size)
                 else:
                     assert record.flops is not None and reference_flops
-                    value = record.flops / reference_flops
-                rows.extend((network, repr(float(value)), task, repr(float(loss)))
-                            for task, loss in losses.items())
-            written[split] = write_loss_table(directory / f"{split}.csv", rows)
+                    costs[network] = record.flops / reference_flops
+            source = f"{self.path} ({split})"
+            path = directory / f"{split}.csv"
+            written[split] = LossTable.from_losses(table, costs, source).write_csv(path)
         return written
-
-
-def write_loss_table(path: Path, rows: Iterable[Sequence[str]]) -> Path:
-    """Write a loss-table CSV atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(TABLE_HEADER)
-        writer.writerows(rows)
-    tmp.replace(path)
-    return path
 
 
 def _record(row: Sequence) -> JobRecord:
