@@ -62,11 +62,21 @@ def test_infeasible_budget_is_reported_not_raised(hoa_run):
     assert not first.feasible and "covering all tasks costs at least" in first.note
 
 
-def test_baselines_cost_the_budget(hoa_run):
+def test_baselines_cost_at_most_the_budget_and_close_to_it(hoa_run):
     out, report = hoa_run
     row = next(r for r in report.rows if r.budget == 2.0)
     assert row.all_task_total is not None and row.independent_total is not None
     assert row.best in ("chosen", "all-task", "independent")
+    data = load_dataset("synthetic", **DATA)
+    costs = CostModel(data.tasks, data.input_shape)
+    with Study(out / "study.sqlite", "synthetic", DATA, None, TRAIN) as study:
+        networks = [r.candidate for r in study.store.jobs("done")]
+    all_task = [c for c in networks if len(c.tasks) == 4 and c.size != 1.0]
+    singles = [c for c in networks if len(c.tasks) == 1 and c.size not in (0.5, 1.0)]
+    assert len(all_task) == 1 and len(singles) == 4
+    assert 0.9 * 2.0 <= costs.cost(all_task[0].tasks, all_task[0].size) <= 2.0
+    spent = sum(costs.cost(c.tasks, c.size) for c in singles)
+    assert 0.9 * 2.0 <= spent <= 2.0
 
 
 def test_rerun_trains_nothing_again(hoa_run):
@@ -85,17 +95,26 @@ def test_raising_the_budget_never_worsens_the_selection_score(hoa_run):
 
 
 @pytest.mark.parametrize("bad,message", [({"estimator": "magic"}, "unknown estimator"),
-                                         ({"budgets": [0.0]}, "positive")])
+                                         ({"budgets": [0.0]}, "positive"),
+                                         ({"solver": "guess"}, "unknown solver 'guess'")])
 def test_bad_settings_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):
         settings(**bad)
 
 
-def test_tag_estimator_runs_end_to_end(tmp_path):
-    report = run_pipeline(settings(estimator="tag", budgets=[2.0, 3.0], baseline_budgets=[]),
-                          tmp_path, echo=lambda _: None)
+def test_tag_estimator_runs_end_to_end_and_reuses_its_joint_run(tmp_path):
+    tag = settings(estimator="tag", budgets=[2.0, 3.0], baseline_budgets=[])
+    messages: list[str] = []
+    report = run_pipeline(tag, tmp_path, echo=messages.append)
     assert (tmp_path / "affinity.csv").exists()
-    for row in report.rows:
-        if row.feasible:
-            assert all(len(parse_candidate(n).tasks) >= 2 for n in row.networks)
-            assert row.test_total is not None
+    feasible = [row for row in report.rows if row.feasible]
+    assert feasible
+    for row in feasible:
+        assert all(len(parse_candidate(n).tasks) >= 2 for n in row.networks)
+        assert row.test_total is not None and row.cost <= row.budget + 1e-9
+    assert report.trainings >= 2 and any("one joint training" in m for m in messages)
+    messages.clear()
+    again = run_pipeline(tag, tmp_path, echo=messages.append)
+    assert any("reusing the joint tag run" in m for m in messages)
+    assert [r.networks for r in again.rows] == [r.networks for r in report.rows]
+    assert again.training_seconds == pytest.approx(report.training_seconds)

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -191,30 +192,36 @@ class CostModel:
     def size_for_cost(
         self, tasks: Iterable[str], target_cost: float, decimals: int = 3
     ) -> float:
-        """The encoder size at which the network carrying ``tasks`` costs ``target_cost``.
+        """The largest encoder size at which the network carrying ``tasks`` costs at most
+        ``target_cost``.
 
-        Cost grows with size, so bisection finds it; the size is rounded to ``decimals`` so
-        that network names stay readable (``semseg+depth@0.431``).
+        Cost grows with size (in steps: widths are whole channels), so bisection finds it; the
+        size is rounded *down* to ``decimals`` so that network names stay readable
+        (``semseg+depth@0.431``) and the cost never exceeds the target.
 
         Example:
             >>> from mtlgroup.tasks import Task
             >>> costs = CostModel([Task("a", "dense", 1), Task("b", "dense", 1)], (3, 16, 16))
             >>> size = costs.size_for_cost(["a", "b"], 1.0)
-            >>> 0.5 < size < 1.0, abs(costs.cost(["a", "b"], size) - 1.0) < 0.05
+            >>> 0.5 < size < 1.0, 0.95 < costs.cost(["a", "b"], size) <= 1.0
             (True, True)
         """
         names = list(tasks)
         if not target_cost > 0:
             raise ValueError(f"target_cost must be positive, got {target_cost}")
-        low, high = 1.0 / 64, 1.0
-        while self.cost(names, high) < target_cost:
+        step = 10.0**-decimals
+        low, high = step, 1.0  # invariant: cost(low) <= target < cost(high)
+        if self.cost(names, low) > target_cost:
+            raise ValueError(f"even the smallest encoder makes {names} cost more than "
+                             f"{target_cost}")
+        while self.cost(names, high) <= target_cost:
             low, high = high, high * 2
             if high > 64:
                 raise ValueError(f"no encoder size up to 64 makes {names} cost {target_cost}")
-        for _ in range(14):
+        while high - low > step:
             middle = (low + high) / 2
-            low, high = (middle, high) if self.cost(names, middle) < target_cost else (low, middle)
-        return round((low + high) / 2, decimals)
+            low, high = (middle, high) if self.cost(names, middle) <= target_cost else (low, middle)
+        return round(math.floor(low / step) * step, decimals)  # below low: cost still <= target
 
 
 def network_cost(

@@ -45,7 +45,7 @@ class PipelineSettings:
         budgets: inference budgets, in standard networks.
         baseline_budgets: budgets at which the all-task and independent baselines are trained
             (default: every budget).
-        executor, workers, address: where the study's jobs run.
+        executor, workers, threads_per_worker, address: where the study's jobs run.
         solver: selection solver (``milp`` or ``bnb``).
         cost: ``flops`` (measured, ALGORITHMS §7) or ``nominal`` (the paper's 1 and 0.5).
         affinity_every: probe period of the affinity estimators (steps).
@@ -60,6 +60,7 @@ class PipelineSettings:
     baseline_budgets: list[float] | None = None
     executor: str = "local"
     workers: int = 1
+    threads_per_worker: int | None = None
     address: str | None = None
     solver: str = "milp"
     cost: Literal["flops", "nominal"] = "flops"
@@ -68,10 +69,15 @@ class PipelineSettings:
     affinity_every: int = 10
 
     def __post_init__(self) -> None:
+        from mtlgroup.selection import available_solvers
+
         if self.estimator not in ESTIMATORS:
             raise ValueError(
                 f"unknown estimator {self.estimator!r}; expected one of {', '.join(ESTIMATORS)}"
             )
+        if self.solver not in available_solvers():
+            raise ValueError(f"unknown solver {self.solver!r}; expected one of "
+                             f"{', '.join(available_solvers())}")
         if not self.budgets or any(not (b > 0 and math.isfinite(b)) for b in self.budgets):
             raise ValueError(f"budgets must be positive numbers, got {self.budgets}")
         self.budgets = sorted(float(b) for b in self.budgets)
@@ -145,7 +151,7 @@ def run_pipeline(
     ``store`` (default ``out/study.sqlite``) may be shared by runs of several estimators on
     the same setting: a network one of them trained is never trained again by another."""
     from mtlgroup.cost import CostModel
-    from mtlgroup.data import dataset_entry
+    from mtlgroup.data import load_dataset
     from mtlgroup.study import Study
     from mtlgroup.study.executors import create_executor
 
@@ -157,46 +163,50 @@ def run_pipeline(
         settings.data_options, settings.tasks, settings.train, settings.seed, settings.device,
     )
     tasks = list(study.tasks)
-    input_shape = _input_shape(settings)
-    costs = CostModel(dataset_entry(settings.dataset).tasks().subset(tasks), input_shape)
+    data = load_dataset(settings.dataset, **settings.data_options)
+    costs = CostModel(data.tasks.subset(tasks), data.input_shape)
     executor = create_executor(settings.executor, **_executor_options(settings))
     failures: list[str] = []
 
-    def run_jobs(specs, what: str) -> None:
-        summary = study.run(executor, progress, specs=specs)
+    def run_jobs(specs, what: str, finalize: bool = False) -> None:
+        summary = (study.finalize(specs, executor, progress) if finalize
+                   else study.run(executor, progress, specs=specs))
         echo(f"{what}: {summary.format()}")
         failures.extend(f"{f.network}: {f.summary}" for f in summary.failed)
 
     try:
         echo(f"mtlgroup: {settings.estimator} on {settings.dataset} "
              f"({', '.join(tasks)}), budgets {_budget_list(settings.budgets)}")
-        selection_rows, affinity_path = _estimate_and_select(
-            settings, study, tasks, costs, out, run_jobs, echo, progress
-        )
+        if settings.estimator in STUDY_PLAN:
+            selection_rows, joint_run = _select_from_study(settings, study, costs, run_jobs), None
+            affinity_path = None
+        else:
+            selection_rows, joint_run, affinity_path = _select_from_affinity(
+                settings, data, tasks, costs, out, echo, progress
+            )
         chosen = sorted({n for row in selection_rows if row.feasible for n in row.networks})
         if chosen:
-            run_jobs(study.add_plan(chosen), "finalize (train the chosen networks)")
+            run_jobs(chosen, "finalize (train the chosen networks)", finalize=True)
         baselines = _baseline_candidates(settings, tasks, costs)
         if baselines:
             specs = study.add_plan([c for pair in baselines.values() for c in pair[0] + pair[1]])
             run_jobs(specs, "baselines (all-task and independent networks)")
-        test = study.losses("test")
-        _score_rows(selection_rows, test, baselines)
+        _score_rows(selection_rows, study, baselines)
         if affinity_path is None:
-            affinity_path = _pairwise_heat_map(study, costs, out)
+            affinity_path = _pairwise_heat_map(study, out)
         records = study.records("done")
         report = PipelineReport(
             dataset=settings.dataset,
             tasks=tasks,
             estimator=settings.estimator,
             rows=selection_rows,
-            trainings=len(records),
-            training_seconds=sum(r.wall_time or 0.0 for r in records),
+            trainings=len(records) + (joint_run is not None),
+            training_seconds=sum(r.wall_time or 0.0 for r in records) + (joint_run or 0.0),
             wall_seconds=time.perf_counter() - started,
             out=str(out),
             failures=failures,
         )
-        _write_report(report, settings, study, costs, out, affinity_path)
+        _write_report(report, settings, study, out, affinity_path)
         return report
     finally:
         executor.close()
@@ -206,41 +216,28 @@ def run_pipeline(
 # -- estimation and selection --------------------------------------------------------------------
 
 
-def _estimate_and_select(settings, study, tasks, costs, out, run_jobs, echo, progress):
-    """Per budget, the selection on the estimator's numbers (rows without test scores yet)."""
-    if settings.estimator in STUDY_PLAN:
-        specs = study.add_plan(STUDY_PLAN[settings.estimator])
-        run_jobs(specs, f"study ({STUDY_PLAN[settings.estimator]} plan, {len(specs)} networks)")
-        table = _plan_table(study, specs, costs, settings)
-        if settings.estimator == "hoa":
-            table = _hoa_with_costs(table, costs, settings)
-        return [_select_on_table(table, b, settings) for b in settings.budgets], None
-    return _select_on_affinity(settings, study, tasks, costs, out, echo, progress)
+def _select_from_study(settings, study, costs, run_jobs) -> list[BudgetRow]:
+    """Train the estimator's plan, then select at every budget on its loss table (HOA:
+    predicted from pairs, each predicted network costed by its own FLOPs; ESA: early losses)."""
+    from mtlgroup.errors import RunFailure
+    from mtlgroup.selection import LossTable, hoa_table, problem_from_table
 
-
-def _plan_table(study, specs, costs, settings):
-    """The selection table: the plan's networks on validation (``early`` for ESA)."""
-    from mtlgroup.selection import LossTable
-
+    plan = STUDY_PLAN[settings.estimator]
+    specs = study.add_plan(plan)
+    run_jobs(specs, f"study ({plan} plan, {len(specs)} networks)")
     split = "early" if settings.estimator == "esa" else "val"
-    keys = [s.key for s in specs]
-    losses = study.store.losses(split, keys=keys)
+    losses = study.store.losses(split, keys=[s.key for s in specs])
     if not losses:
-        raise RuntimeError(f"no {split} losses: every job of the study failed")
+        raise RunFailure(f"no {split} losses: every training of the study failed")
     candidates = {s.candidate.name: s.candidate for s in specs}
-    table_costs = {name: _cost(candidates[name], costs, settings) for name in losses}
-    return LossTable.from_losses(losses, table_costs, source=f"study {split} table")
-
-
-def _hoa_with_costs(table, costs, settings):
-    """HOA predictions for every network of 3+ tasks, each costed like the real network
-    would be (its FLOPs grow with its heads), not at one flat cost."""
-    from mtlgroup.selection import LossTable, hoa_table
-
-    predicted = hoa_table(table).by_network()
-    losses = {name: per_task for name, (_, per_task) in predicted.items()}
-    network_costs = {name: _cost(_full(name), costs, settings) for name in predicted}
-    return LossTable.from_losses(losses, network_costs, source="HOA-predicted study table")
+    table = LossTable.from_losses(
+        losses, {name: _cost(candidates[name], costs, settings) for name in losses},
+        source=f"study {split} table",
+    )
+    if settings.estimator == "hoa":
+        flops_cost = None if settings.cost == "nominal" else costs.cost
+        table = hoa_table(table, cost=flops_cost)
+    return [_select(problem_from_table(table, budget=b), settings) for b in settings.budgets]
 
 
 def _cost(candidate, costs, settings) -> float:
@@ -249,61 +246,65 @@ def _cost(candidate, costs, settings) -> float:
     return costs.cost(candidate.tasks, candidate.size)
 
 
-def _select_on_table(table, budget: float, settings: PipelineSettings) -> BudgetRow:
-    from mtlgroup.selection import InfeasibleError, problem_from_table, solve
+def _select(problem, settings: PipelineSettings) -> BudgetRow:
+    """Solve one budget's problem; an infeasible budget is a row that says why."""
+    from mtlgroup.selection import InfeasibleError, solve
 
     try:
-        solution = solve(problem_from_table(table, budget=budget), settings.solver)
+        solution = solve(problem, settings.solver)
     except InfeasibleError as error:
-        return BudgetRow(budget, feasible=False, note=str(error))
+        return BudgetRow(problem.budget, feasible=False, note=str(error))
     return BudgetRow(
-        budget, feasible=True, networks=list(solution.names),
+        problem.budget, feasible=True, networks=list(solution.names),
         served_by=dict(solution.served_by), cost=solution.cost, objective=solution.objective,
     )
 
 
-def _select_on_affinity(settings, study, tasks, costs, out, echo, progress):
-    """Affinity estimators: one joint run gives ``A``; at each budget, the best grouping (§2.1)
-    with the most groups whose networks fit the budget."""
-    from mtlgroup.affinity import estimate_affinity
+def _select_from_affinity(settings, data, tasks, costs, out, echo, progress):
+    """Affinity estimators: one joint run gives ``A`` (reused from ``out`` when the same run
+    was done before); at each budget, the best grouping (§2.1) whose networks, each costed by
+    its FLOPs, fit the budget. Returns the rows, the joint run's seconds and the heat map."""
     from mtlgroup.affinity.plot import plot_affinity
-    from mtlgroup.data import load_dataset
-    from mtlgroup.selection import InfeasibleError, problem_from_affinity, solve
-    from mtlgroup.training import TrainConfig
-
-    data = load_dataset(settings.dataset, **settings.data_options)
-    config = TrainConfig(**{**settings.train, "seed": settings.seed, "device": settings.device,
-                            "progress": progress})
-    echo(f"affinity: one joint training of {len(tasks)} tasks with {settings.estimator} probes")
-    options = {"every": settings.affinity_every} if settings.estimator in ("tag", "cs") else {}
-    affinity = estimate_affinity(data, tasks, method=settings.estimator, config=config, **options)
-    affinity.to_csv(out / "affinity.csv")
-    heat_map = plot_affinity(affinity, out / "affinity.png")
-    rows = []
-    for budget in settings.budgets:
-        row = BudgetRow(budget, feasible=False,
-                        note=f"infeasible: no grouping of at least 2 tasks per group fits {budget}")
-        for groups in range(len(tasks), 0, -1):
-            try:
-                problem = problem_from_affinity(affinity.tasks, affinity.matrix, max_groups=groups)
-                solution = solve(problem, "milp")
-            except (InfeasibleError, ValueError):
-                continue
-            names = [c.name for c in solution.networks]
-            cost = sum(_cost(_full(name), costs, settings) for name in names)
-            if cost <= budget + 1e-9:
-                row = BudgetRow(budget, feasible=True, networks=names,
-                                served_by=dict(solution.served_by), cost=cost,
-                                objective=solution.objective)
-                break
-        rows.append(row)
-    return rows, heat_map
-
-
-def _full(name: str):
+    from mtlgroup.selection import Candidate, SelectionProblem, problem_from_affinity
     from mtlgroup.study.plans import parse_candidate
 
-    return parse_candidate(name)
+    affinity, seconds = _joint_affinity(settings, data, tasks, out, echo, progress)
+    heat_map = plot_affinity(affinity, out / "affinity.png")
+    groups = problem_from_affinity(affinity.tasks, affinity.matrix, max_groups=len(tasks))
+    costed = tuple(
+        Candidate(c.name, _cost(parse_candidate(c.name), costs, settings), c.values)
+        for c in groups.candidates
+    )
+    rows = [_select(SelectionProblem(groups.tasks, costed, budget, "max"), settings)
+            for budget in settings.budgets]
+    return rows, seconds, heat_map
+
+
+def _joint_affinity(settings, data, tasks, out: Path, echo, progress):
+    """The affinity of one joint training, cached in ``out`` under a key of its settings."""
+    import hashlib
+
+    from mtlgroup.affinity import Affinity, estimate_affinity
+    from mtlgroup.training import TrainConfig
+
+    options = {"every": settings.affinity_every} if settings.estimator in ("tag", "cs") else {}
+    config = TrainConfig(**{**settings.train, "seed": settings.seed, "device": settings.device,
+                            "progress": progress})
+    identity = {"data": dict(data.spec), "tasks": list(tasks), "method": settings.estimator,
+                "options": options, "train": config.result_defining()}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    marker = out / "affinity_run.json"
+    if marker.exists() and (out / "affinity.csv").exists():
+        saved = json.loads(marker.read_text())
+        if saved.get("key") == key:
+            echo(f"affinity: reusing the joint {settings.estimator} run in {out}")
+            return Affinity.from_csv(out / "affinity.csv"), float(saved["seconds"])
+    echo(f"affinity: one joint training of {len(tasks)} tasks with {settings.estimator} probes")
+    affinity = estimate_affinity(data, tasks, method=settings.estimator, config=config, **options)
+    affinity.to_csv(out / "affinity.csv")
+    seconds = float(affinity.result.wall_time) if affinity.result is not None else 0.0
+    marker.write_text(json.dumps({"key": key, "seconds": seconds, **identity}, indent=2))
+    return affinity, seconds
 
 
 # -- baselines and scoring -----------------------------------------------------------------------
@@ -322,29 +323,29 @@ def _baseline_candidates(settings, tasks, costs):
     return plans
 
 
-def _score_rows(rows: Sequence[BudgetRow], test: dict[str, dict[str, float]], baselines) -> None:
-    """Fill test totals: the chosen networks by the honest rule, and the baselines."""
+def _score_rows(rows: Sequence[BudgetRow], study, baselines) -> None:
+    """Fill test totals: the chosen networks by the honest rule (each task read from the
+    network chosen for it, :meth:`Study.evaluate`) and the paper's min rule; the baselines."""
     from mtlgroup.study.plans import parse_candidate
 
-    canonical = {parse_candidate(name).name: losses for name, losses in test.items()}
+    test = {parse_candidate(name).name: losses for name, losses in study.losses("test").items()}
     for row in rows:
         if row.feasible:
-            per_network = {n: canonical.get(parse_candidate(n).name) for n in row.networks}
-            if all(v is not None for v in per_network.values()):
-                row.test_per_task = {t: per_network[n][t] for t, n in row.served_by.items()}
-                row.test_total = sum(row.test_per_task.values())
-                row.test_total_min_rule = sum(
-                    min(v[t] for v in per_network.values() if t in v) for t in row.served_by
-                )
+            row.test_per_task = study.evaluate(row.served_by, "test")
+            row.test_total = sum(row.test_per_task.values())
+            chosen = [test[parse_candidate(n).name] for n in row.networks]
+            row.test_total_min_rule = sum(
+                min(losses[t] for losses in chosen if t in losses) for t in row.served_by
+            )
         if row.budget in baselines:
             (all_task,), singles = baselines[row.budget]
-            if all_task.name in canonical:
-                row.all_task_total = sum(canonical[all_task.name].values())
-            if all(s.name in canonical for s in singles):
-                row.independent_total = sum(canonical[s.name][s.tasks[0]] for s in singles)
+            if all_task.name in test:
+                row.all_task_total = sum(test[all_task.name].values())
+            if all(s.name in test for s in singles):
+                row.independent_total = sum(test[s.name][s.tasks[0]] for s in singles)
 
 
-def _pairwise_heat_map(study, costs, out: Path) -> Path | None:
+def _pairwise_heat_map(study, out: Path) -> Path | None:
     """The pairwise relative-performance matrix (§1.3) of the study, as a heat map."""
     from mtlgroup.affinity import pairwise_affinity
     from mtlgroup.affinity.plot import plot_affinity
@@ -364,7 +365,7 @@ def _pairwise_heat_map(study, costs, out: Path) -> Path | None:
 # -- report ----------------------------------------------------------------------------------------
 
 
-def _write_report(report, settings, study, costs, out: Path, affinity_path) -> None:
+def _write_report(report, settings, study, out: Path, affinity_path) -> None:
     from mtlgroup.report import plot_tradeoff, write_html_report
 
     budgets = [row.budget for row in report.rows]
@@ -385,6 +386,8 @@ def _write_report(report, settings, study, costs, out: Path, affinity_path) -> N
         "dataset": settings.dataset,
         "tasks": report.tasks,
         "estimator": settings.estimator,
+        "chosen_on": "validation losses" if settings.estimator in STUDY_PLAN
+        else f"the {settings.estimator} affinity matrix (one joint training run)",
         "cost_unit": "forward FLOPs" if settings.cost == "flops" else "nominal: 1 and 0.5",
         "curve_png": curve.name,
         "rows": report.rows,
@@ -403,18 +406,11 @@ def _write_report(report, settings, study, costs, out: Path, affinity_path) -> N
     write_html_report(out / "report.html", context)
 
 
-def _input_shape(settings: PipelineSettings) -> tuple[int, ...]:
-    from mtlgroup.data import load_dataset
-
-    # Loading is cached (scenes) or instant (synthetic); the shape defines the cost unit.
-    return tuple(load_dataset(settings.dataset, **settings.data_options).input_shape)
-
-
 def _executor_options(settings: PipelineSettings) -> dict[str, Any]:
     if settings.executor == "ray":
         return {"address": settings.address, "workers": settings.workers}
     if settings.executor == "local":
-        return {"workers": settings.workers}
+        return {"workers": settings.workers, "threads_per_worker": settings.threads_per_worker}
     return {}
 
 

@@ -58,3 +58,20 @@ def test_datasets_lists_tasks_and_task_sets():
     for word in ("scenes", "synthetic", "semseg", "keypoints2d", "curvature",
                  "semseg,depth,normals,keypoints2d,edges2d"):
         assert word in result.output
+
+
+def test_a_diverging_training_is_one_line_and_exit_code_1(tmp_path):
+    result = runner.invoke(app, ["train", "--tasks", "bright", "--lr", "1e30", "--out",
+                                 str(tmp_path), *SMALL])
+    assert result.exit_code == 1, result.output
+    assert "error: loss of task 'bright' is" in result.output and "Traceback" not in result.output
+
+
+def test_stgu_strategy_is_available_from_a_fresh_import():
+    import subprocess
+    import sys
+
+    code = ("from mtlgroup.training import available_strategies, create_strategy; "
+            "print(available_strategies(), type(create_strategy('stgu')).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "stgu" in out.stdout

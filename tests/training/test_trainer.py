@@ -220,3 +220,12 @@ def test_learning_rate_schedules(tiny_data, tiny_net_factory, schedule, last_fac
     assert rates[0] == pytest.approx(0.01)
     assert all(b <= a + 1e-12 for a, b in zip(rates, rates[1:], strict=False))  # never rises
     assert rates[-1] == pytest.approx(0.01 * last_factor, abs=2e-4)
+
+
+def test_a_nan_validation_total_is_never_kept_as_best(tiny_net_factory):
+    from mtlgroup.training.trainer import _BestWeights
+
+    best, model = _BestWeights(), tiny_net_factory()
+    assert best.offer(model, {"a": {"loss": 1.0}}, step=1)
+    assert not best.offer(model, {"a": {"loss": float("nan")}}, step=2)
+    assert best.step == 1 and best.offer(model, {"a": {"loss": 0.5}}, step=3)

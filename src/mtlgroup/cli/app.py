@@ -12,6 +12,8 @@ from typing import NoReturn, TypeVar
 
 import typer
 
+from mtlgroup.errors import RunFailure
+
 app = typer.Typer(
     name="mtlgroup",
     help="Which tasks should be learned together? Measure task affinity, choose networks under "
@@ -21,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 T = TypeVar("T")
 
@@ -29,24 +32,34 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with code 2."""
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code`` (2: bad input)."""
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(code)
 
 
-def run_command(body: Callable[[], T], *, expected: tuple[type[BaseException], ...] = ()) -> T:
-    """Run ``body``; map :class:`UsageError`, ``ValueError``, ``KeyError`` (e.g. unknown task or
-    dataset) and ``expected`` exceptions to a one-line error and exit code 2."""
+def _message(error: BaseException) -> str:
+    # KeyError's str() adds quotes around its message; our KeyErrors carry a sentence.
+    if isinstance(error, KeyError) and type(error).__str__ is KeyError.__str__ and error.args:
+        return str(error.args[0])
+    return str(error)
+
+
+def run_command(body: Callable[[], T]) -> T:
+    """Run ``body``; bad input (:class:`UsageError`, ``ValueError``, ``KeyError`` such as an
+    unknown task or dataset, a missing file) becomes one line and exit code 2; a training that
+    diverged or a run that could not finish (:class:`RunFailure`, ``NonFiniteLossError``) one
+    line and exit code 1."""
+    from mtlgroup.training.losses import NonFiniteLossError
+
     try:
         return body()
     except typer.Exit:
         raise
-    except (UsageError, ValueError, KeyError, FileNotFoundError, *expected) as error:
-        message = str(error)
-        if isinstance(error, KeyError) and type(error) is KeyError:
-            message = f"unknown key {error}"
-        fail(message)
+    except (RunFailure, NonFiniteLossError) as error:
+        fail(_message(error), EXIT_FAILURE)
+    except (UsageError, ValueError, KeyError, FileNotFoundError) as error:
+        fail(_message(error))
 
 
 def stdout_is_terminal() -> bool:

@@ -15,13 +15,16 @@ Example:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
 from mtlgroup.selection.table import LossRow, LossTable, TableError
 
 
-def hoa_table(table: LossTable, *, cost: float | None = None) -> LossTable:
+def hoa_table(
+    table: LossTable, *, cost: float | Callable[[tuple[str, ...]], float] | None = None
+) -> LossTable:
     """Higher-order approximation: ``L̂(G, t) = mean_{u ∈ G∖{t}} L({t, u}, t)`` for ``|G| ≥ 3``.
 
     Networks of one or two tasks (half-size singles, singles, pairs) keep their real losses; the
@@ -31,9 +34,10 @@ def hoa_table(table: LossTable, *, cost: float | None = None) -> LossTable:
 
     Args:
         table: the losses of (at least) every pair network.
-        cost: cost of a predicted network the table does not list. Default: the largest cost
-            of the table's pair networks (the paper: every full network costs 1). A predicted
-            network the table lists keeps its name and cost.
+        cost: cost of a predicted network the table does not list: a number, or a function of
+            its tasks (e.g. measured FLOPs, which grow with the heads). Default: the largest
+            cost of the table's pair networks (the paper: every full network costs 1). A
+            predicted network the table lists keeps its name and cost.
 
     Raises:
         TableError: a pair network is missing.
@@ -59,7 +63,7 @@ def hoa_table(table: LossTable, *, cost: float | None = None) -> LossTable:
     if missing:
         raise TableError(f"{table.source}: HOA needs every pair network; missing "
                          f"{', '.join(missing)}")
-    default_cost = max(pair_costs) if cost is None else float(cost)
+    default_cost = max(pair_costs) if cost is None or callable(cost) else float(cost)
     rows = [r for r in table.rows if len(networks[r.network][1]) <= 2]
     np.fill_diagonal(pair, 0.0)
     for size in range(3, len(tasks) + 1):
@@ -69,8 +73,9 @@ def hoa_table(table: LossTable, *, cost: float | None = None) -> LossTable:
         predicted = members @ pair.T / (size - 1)  # [group, t]: mean over the other members
         for group, values in zip(groups, predicted, strict=True):
             names = [tasks[j] for j in group]
+            new_cost = cost(tuple(names)) if callable(cost) else default_cost
             name, network_cost, _ = largest.get(frozenset(names),
-                                                ("+".join(names), default_cost, {}))
+                                                ("+".join(names), new_cost, {}))
             rows.extend(LossRow(name, network_cost, t, float(values[j]))
                         for t, j in zip(names, group, strict=True))
     return LossTable(tuple(rows), f"HOA({table.source})")

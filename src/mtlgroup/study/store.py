@@ -301,7 +301,11 @@ class StudyStore:
         running = self._connection.execute(
             "SELECT key, owner FROM jobs WHERE status = 'running'"
         ).fetchall()
-        stale = [key for key, owner in running if force or not owner_is_alive(owner)]
+        # A claim in this process's own name is stale too: a run releases its claims when it
+        # ends, so such a claim was left by a killed driver whose PID this process reuses.
+        me = current_owner()
+        stale = [key for key, owner in running
+                 if force or owner == me or not owner_is_alive(owner)]
         return self._set_pending("status = 'running'", stale) if stale else 0
 
     def _set_pending(

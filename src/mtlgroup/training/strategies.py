@@ -76,11 +76,19 @@ def register_strategy(cls: type[UpdateStrategy]) -> type[UpdateStrategy]:
     return cls
 
 
+def _register_builtin() -> None:
+    # stgu lives beside its affinity tracker; importing it registers it (late, to avoid a cycle).
+    import mtlgroup.training.stgu  # noqa: F401
+
+
 def create_strategy(name: str, **options) -> UpdateStrategy:
+    """A strategy by name (``joint``, ``stgu``, or any registered one)."""
+    _register_builtin()
     if name not in _STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; available: {', '.join(sorted(_STRATEGIES))}")
     return _STRATEGIES[name](**options)
 
 
 def available_strategies() -> list[str]:
+    _register_builtin()
     return sorted(_STRATEGIES)

@@ -120,7 +120,7 @@ class _BestWeights:
 
     def offer(self, model: nn.Module, scores: dict[str, dict[str, float]], step: int) -> bool:
         total = total_loss(scores)
-        if total >= self.total:
+        if not math.isfinite(total) or total >= self.total:
             return False
         self.total, self.step, self.scores = total, step, scores
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
