@@ -297,9 +297,6 @@ class PipelineConfig(Section):
     budgets: list[float] = Field(default_factory=lambda: [1.0 + 0.5 * i for i in range(9)])
     baseline_budgets: list[float] | None = None
     solver: str = "milp"
-    cost: Literal["flops", "nominal"] = "flops"
-    seed: int = 0
-    device: str = "auto"
     affinity_every: int = Field(10, ge=1)
 
     @field_validator("estimator")
@@ -322,6 +319,15 @@ class RunConfig(Section):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     out: Path = Path("runs/run")
 
+    @field_validator("study")
+    @classmethod
+    def _plan_comes_from_the_estimator(cls, value: StudyConfig) -> StudyConfig:
+        for key in ("plan", "networks"):
+            if getattr(value, key):
+                raise ValueError(f"{key}: not used by `mtlgroup run`, whose study trains what "
+                                 "pipeline.estimator needs (use `mtlgroup study` for a plan)")
+        return value
+
     def to_settings(self):  # -> mtlgroup.pipeline.PipelineSettings
         from mtlgroup.cli.options import resolve_tasks
         from mtlgroup.pipeline import PipelineSettings
@@ -336,11 +342,12 @@ class RunConfig(Section):
             baseline_budgets=self.pipeline.baseline_budgets,
             executor=self.study.executor,
             workers=self.study.workers or 1,
+            threads_per_worker=self.study.threads_per_worker,
             address=self.study.address,
             solver=self.pipeline.solver,
-            cost=self.pipeline.cost,
-            seed=self.pipeline.seed,
-            device=self.pipeline.device,
+            cost=self.study.cost,
+            seed=self.training.seed,
+            device=self.training.device,
             affinity_every=self.pipeline.affinity_every,
         )
 

@@ -20,11 +20,11 @@ data:
 training:
   max_steps: 2
   batch_size: 16
+  device: cpu
 pipeline:
   estimator: hoa
   budgets: [1.5, 2.5]
   baseline_budgets: [2.5]
-  device: cpu
 study:
   executor: inline
 out: {out}
@@ -50,6 +50,7 @@ def test_run_from_yaml_writes_the_report_and_prints_the_tradeoff(tmp_path):
         (("pipeline:", "pipeline:\n  colour: red"), "pipeline.colour"),
         (("max_steps: 2", "max_steps: two"), "training.max_steps: expected an integer"),
         (("estimator: hoa", "estimator: magic"), "unknown estimator 'magic'"),
+        (("executor: inline", "executor: inline\n  plan: all"), "study: plan: not used"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, change, message):
