@@ -43,6 +43,8 @@ def test_named_task_set_expands(tmp_path):
         (["--dataset", "synthetic", "--tasks", "bright", "--size", "0"], "bad --size 0.0"),
         (["--dataset", "synthetic", "--tasks", "set:9"], "unknown task set 'set:9'"),
         (["--dataset", "synthetic", "--tasks", "bright", "--optimizer", "lbfgs"], "optimizer"),
+        (["--dataset", "synthetic", "--tasks", "bright", "--strategy", "magic"],
+         "unknown strategy 'magic'; available: joint, stgu"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
@@ -75,3 +77,11 @@ def test_stgu_strategy_is_available_from_a_fresh_import():
             "print(available_strategies(), type(create_strategy('stgu')).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "stgu" in out.stdout
+
+
+def test_train_with_selective_group_updates(tmp_path):
+    result = runner.invoke(app, ["train", "--tasks", "all", "--strategy", "stgu", "--out",
+                                 str(tmp_path), *SMALL])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "result.json").read_text())["test"]) == {
+        "bright", "parity", "moments", "contrast"}

@@ -39,6 +39,11 @@ def train_command(
     schedule: str = typer.Option("constant", "--schedule", help="constant, cosine or step."),
     patience: int | None = typer.Option(None, "--patience", min=1,
                                         help="Stop after this many validations without gain."),
+    strategy: str = typer.Option(
+        "joint", "--strategy",
+        help="joint (sum of losses, one step) or stgu (selective task group updates with "
+        "proximal affinity grouping; see docs/affinity.md).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     dataset: str = DATASET,
@@ -56,11 +61,12 @@ def train_command(
         from mtlgroup.cost import CostModel
         from mtlgroup.data import load_dataset
         from mtlgroup.device import resolve_device
-        from mtlgroup.training import TrainConfig, train_network
+        from mtlgroup.training import TrainConfig, create_strategy, train_network
 
         names = resolve_tasks(dataset, tasks)
         check_size(size)
         resolve_device(device)  # fail on a bad device before spending time on data
+        update = create_strategy(strategy)
         config = TrainConfig(
             epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
             optimizer=optimizer, schedule=schedule, patience=patience, seed=seed, device=device,
@@ -68,7 +74,7 @@ def train_command(
         options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
         data = load_dataset(dataset, **options.loader_kwargs())
         model, result = train_network(
-            names, data, size, config,
+            names, data, size, config, strategy=update,
             reference_flops=CostModel(data.tasks, data.input_shape).reference_flops,
         )
         out.mkdir(parents=True, exist_ok=True)
