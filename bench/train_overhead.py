@@ -39,10 +39,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="scenes")
     parser.add_argument("--n-train", type=int, default=1024)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: no oversubscription on a shared machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     data = load_dataset(args.dataset, n_train=args.n_train, n_val=256, n_test=256)
     tasks = data.tasks
