@@ -156,3 +156,18 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, make_args, me
 def test_parse_budgets() -> None:
     assert parse_budgets("1:2:0.1")[-1] == 2.0 and len(parse_budgets("1:2:0.1")) == 11
     assert parse_budgets("1, 2.5") == [1.0, 2.5]
+
+
+def test_a_sweep_reports_infeasible_budgets_as_entries() -> None:
+    out = run_json(VAL, "--budgets", "0.5:1.5:0.5", "--score-on", TEST)
+    assert [entry["budget"] for entry in out] == [0.5, 1.0, 1.5]
+    assert out[0]["feasible"] is False
+    assert out[0]["error"].startswith("infeasible: covering all tasks costs at least 1")
+    assert all("networks" in entry and "test" in entry for entry in out[1:])
+    table = run(VAL, "--budgets", "0.5:1.5:0.5")
+    assert table.exit_code == 0 and "infeasible" in table.output
+
+
+def test_a_sweep_with_no_feasible_budget_is_an_error() -> None:
+    result = run(VAL, "--budgets", "0.2:0.6:0.2")
+    assert result.exit_code == 2 and "infeasible" in result.output

@@ -21,6 +21,7 @@ from mtlgroup.cli.app import UsageError, app, run_command
 from mtlgroup.selection import (
     APPROXIMATIONS,
     Evaluation,
+    InfeasibleError,
     LossTable,
     Solution,
     available_solvers,
@@ -36,12 +37,17 @@ from mtlgroup.selection import (
 
 @dataclass(frozen=True)
 class _Outcome:
-    """One budget's answer: the solution and, with ``--score-on``, its scores there."""
+    """One budget's answer: the solution and, with ``--score-on``, its scores there; or, in a
+    sweep, why the budget is infeasible."""
 
-    solution: Solution
+    solution: Solution | None
     test: Evaluation | None = None
+    budget: float = math.nan
+    infeasible: str = ""
 
     def to_dict(self, extra: dict[str, Any]) -> dict[str, Any]:
+        if self.solution is None:
+            return {"budget": self.budget, "feasible": False, "error": self.infeasible, **extra}
         out = {**self.solution.to_dict(), "solver": self.solution.solver, **extra}
         if self.test is not None:
             out["test"] = self.test.to_dict()
@@ -104,7 +110,9 @@ def select_command(
         selection = selection_table(read_loss_table(table), approx,
                                     read_loss_table(early) if early is not None else None)
         test = read_loss_table(score_on) if score_on is not None else None
-        outcomes = [_solve_on(selection, b, test) for b in values]
+        outcomes = [_solve_on(selection, b, test, sweep=budgets is not None) for b in values]
+        if all(o.solution is None for o in outcomes):
+            raise UsageError(outcomes[0].infeasible)
         extra = {"approx": approx}
         if as_json:
             payload = [o.to_dict(extra) for o in outcomes]
@@ -116,8 +124,16 @@ def select_command(
         if plot is not None:
             _plot(outcomes, plot, approx)
 
-    def _solve_on(selection: LossTable, value: float, test: LossTable | None) -> _Outcome:
-        solution = solve(problem_from_table(selection, budget=value), solver)
+    def _solve_on(
+        selection: LossTable, value: float, test: LossTable | None, sweep: bool
+    ) -> _Outcome:
+        try:
+            solution = solve(problem_from_table(selection, budget=value), solver)
+        except InfeasibleError as error:
+            if not sweep:
+                raise
+            # In a sweep, one budget below the cheapest cover is a row, not the end.
+            return _Outcome(None, budget=value, infeasible=str(error))
         return _Outcome(solution, evaluate(solution, test) if test is not None else None)
 
     def _select_groups() -> None:
@@ -202,18 +218,23 @@ def _print_solution(outcome: _Outcome, score_on: Path | None, groups: bool = Fal
 
 def _print_sweep(outcomes: list[_Outcome]) -> None:
     headers = ["budget", "objective", "cost"]
-    tested = outcomes[0].test is not None
+    tested = any(o.test is not None for o in outcomes)
     if tested:
         headers += ["test", "test (min rule)"]
     headers.append("networks")
     rows = []
     for outcome in outcomes:
         solution = outcome.solution
+        if solution is None:
+            cells = [f"{outcome.budget:g}", "-", "-"] + (["-", "-"] if tested else [])
+            rows.append([*cells, outcome.infeasible])
+            continue
         cells = [f"{solution.budget:g}", f"{solution.objective:.6g}", f"{solution.cost:g}"]
         if outcome.test is not None:
             cells += [f"{outcome.test.total:.6g}", f"{outcome.test.total_min_rule:.6g}"]
         rows.append([*cells, " ".join(solution.names)])
-    typer.echo(f"solver {outcomes[0].solution.solver}; test = honest rule")
+    solved = next(o.solution for o in outcomes if o.solution is not None)
+    typer.echo(f"solver {solved.solver}; test = honest rule")
     typer.echo(format_columns(headers, rows, right=set(headers) - {"networks"}))
 
 
@@ -229,6 +250,7 @@ def format_columns(headers: list[str], rows: list[list[str]], right: set[str]) -
 
 
 def _plot(outcomes: list[_Outcome], path: Path, approx: str | None) -> None:
+    outcomes = [o for o in outcomes if o.solution is not None]  # infeasible budgets: no point
     tested = outcomes[0].test is not None
     label = "selection objective" + (f" ({approx}-predicted)" if approx == "hoa" else
                                      " (early-stopped)" if approx == "esa" else "")
