@@ -16,10 +16,10 @@ DEMO_SCALE = {
     # thousand 32x32 images. Results are noisier than with more data; the pipeline is the same.
     False: {"data": {"n_train": 1000, "n_val": 250, "n_test": 250, "size": 32},
             "train": {"epochs": 4, "batch_size": 64, "lr": 2e-3},
-            "baseline_budgets": [1.0, 2.0, 5.0]},
+            "baseline_budgets": [1.0, 3.0, 5.0]},
     True: {"data": {"n_train": 256, "n_val": 96, "n_test": 96, "size": 32},
            "train": {"epochs": 2, "batch_size": 64, "lr": 2e-3},
-           "baseline_budgets": [2.0]},
+           "baseline_budgets": [3.0]},
 }
 
 
