@@ -15,7 +15,9 @@ groups when it does not converge). The groups over time are in :attr:`groups_his
 
 Heads outside the stepping group do not move: their gradients are ``None`` during that group's
 step (set explicitly), and torch's SGD/Adam/AdamW skip parameters without a gradient, so neither
-momentum nor weight decay reaches them.
+momentum nor weight decay reaches them. (Their BatchNorm running statistics are updated by each
+group's forward pass, which computes every head for the affinity's losses, as any training
+forward pass would.)
 
 Cost: ``M`` forward+backward passes and ``M`` optimizer steps per batch instead of one.
 

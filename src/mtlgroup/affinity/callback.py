@@ -1,0 +1,190 @@
+"""The lookahead probe as a trainer callback: TAG and gradient-cosine affinities from one run.
+
+Every ``every`` steps (at steps 1, 1 + every, 1 + 2·every, …, so even a short run is probed)
+:class:`LookaheadProbe` runs :func:`~mtlgroup.affinity.lookahead.probe` on the step's batch
+*before* the update (``on_step_begin``) and accumulates
+
+- the lookahead affinity ``Z[i, j]`` (ALGORITHMS §2), mean over probes, and
+- the gradient cosine ``cos(g_i, g_j)`` (the CS baseline), mean over the same probes.
+
+Entries a probe cannot define (a target with no labelled sample in the batch, a zero gradient)
+are left out of that entry's mean. The probe changes neither the trajectory nor BatchNorm
+statistics (see :mod:`mtlgroup.affinity.lookahead`).
+
+History: at each validation (and at the end) the mean of the probes *since the previous entry*
+is recorded, so the history shows how affinities move during training; the final matrix is the
+mean over all probes.
+
+Example:
+    >>> from mtlgroup.data import load_dataset
+    >>> from mtlgroup.training import TrainConfig, train_network
+    >>> data = load_dataset("synthetic", n_train=32, n_val=8, n_test=8)
+    >>> probe = LookaheadProbe(every=2)
+    >>> _ = train_network(data.tasks.names, data, 0.25,
+    ...                   TrainConfig(max_steps=4, batch_size=16), callbacks=[probe])
+    >>> probe.n_probes_, probe.lookahead_affinity().matrix.shape
+    (2, (4, 4))
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mtlgroup.affinity.lookahead import probe
+from mtlgroup.affinity.matrix import Affinity, History
+from mtlgroup.affinity.steps import STEP_RULES, StepRule
+from mtlgroup.training.callbacks import Callback, TrainState
+
+if TYPE_CHECKING:
+    from mtlgroup.training.result import TrainResult
+
+
+class RunningMean:
+    """Entry-wise mean of matrices that may hold NaN (a NaN is left out of its entry's mean)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = np.zeros((self.n, self.n))
+        self.count = np.zeros((self.n, self.n), dtype=int)
+
+    def add(self, matrix: np.ndarray) -> None:
+        seen = np.isfinite(matrix)
+        self.total[seen] += matrix[seen]
+        self.count[seen] += 1
+
+    @property
+    def empty(self) -> bool:
+        return not self.count.any()
+
+    def mean(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan)
+
+
+class LookaheadProbe(Callback):
+    """Trainer callback measuring TAG lookahead and gradient-cosine affinities.
+
+    Args:
+        every: probe every ``every`` optimizer steps (``k`` of ALGORITHMS §2).
+        step: lookahead step rule, ``"sgd"`` (default) or ``"optimizer"``.
+        divide_by_lr: divide each probe's ``Z`` by the learning rate (the released TAG code
+            does; it rescales without changing groupings).
+        lookahead: compute lookahead losses (``False`` for a cosine-only probe: cheaper).
+        batched: evaluate the ``n`` lookaheads in one ``vmap``-ed pass (``True``), in a loop
+            (``False``), or ``None``: ``vmap`` except on the CPU, where the loop is faster.
+
+    Attributes (after training):
+        tasks_: the probed tasks; ``n_probes_``: probes taken; ``probe_seconds_``: time spent
+        in probes; ``lookahead_history_``, ``cosine_history_``: see the module docstring.
+    """
+
+    def __init__(
+        self,
+        every: int = 10,
+        step: StepRule = "sgd",
+        divide_by_lr: bool = False,
+        lookahead: bool = True,
+        batched: bool | None = None,
+    ):
+        if every < 1:
+            raise ValueError(f"probe frequency 'every' must be >= 1, got {every}")
+        if step not in STEP_RULES:
+            raise ValueError(f"unknown lookahead step {step!r}; expected one of {STEP_RULES}")
+        self.every = every
+        self.step = step
+        self.divide_by_lr = divide_by_lr
+        self.lookahead = lookahead
+        self.batched = batched
+        self.tasks_: tuple[str, ...] = ()
+        self._reset(())
+
+    def _reset(self, tasks: tuple[str, ...]) -> None:
+        n = len(tasks)
+        self.tasks_ = tasks
+        self.n_probes_ = 0
+        self.probe_seconds_ = 0.0
+        self._lookahead, self._lookahead_window = RunningMean(n), RunningMean(n)
+        self._cosine, self._cosine_window = RunningMean(n), RunningMean(n)
+        self.lookahead_history_: History = []
+        self.cosine_history_: History = []
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "every": self.every,
+            "step": self.step,
+            "divide_by_lr": self.divide_by_lr,
+            "normalization": "train-mode batch statistics; running statistics untouched",
+        }
+
+    # ---------------------------------------------------------------- hooks
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self._reset(tuple(state.tasks.names))
+
+    def on_step_begin(self, state: TrainState) -> None:
+        if (state.step - 1) % self.every != 0 or state.batch is None:
+            return
+        started = time.perf_counter()
+        outcome = probe(
+            state.model, state.batch, state.tasks, state.optimizer, self.step,
+            lookahead=self.lookahead, batched=self.batched,
+        )
+        if self.lookahead:
+            z = outcome.lookahead_affinity(self.divide_by_lr).numpy().astype(float)
+            self._lookahead.add(z)
+            self._lookahead_window.add(z)
+        cos = outcome.cosine().numpy().astype(float)
+        self._cosine.add(cos)
+        self._cosine_window.add(cos)
+        self.n_probes_ += 1
+        self.probe_seconds_ += time.perf_counter() - started
+
+    def on_evaluate(
+        self, state: TrainState, split: str, scores: dict[str, dict[str, float]]
+    ) -> None:
+        self._record(state.step)
+
+    def on_train_end(self, state: TrainState, result: TrainResult) -> None:
+        self._record(state.step)
+
+    def _record(self, step: int) -> None:
+        for window, history in ((self._lookahead_window, self.lookahead_history_),
+                                (self._cosine_window, self.cosine_history_)):
+            if not window.empty:
+                history.append((step, window.mean()))
+                window.reset()
+
+    # -------------------------------------------------------------- results
+
+    def lookahead_affinity(self) -> Affinity:
+        """TAG affinity: mean ``Z`` over the probes (row = source, column = target)."""
+        if not self.lookahead:
+            raise ValueError("this probe was built with lookahead=False (cosine only)")
+        return self._affinity("tag", self._lookahead, self.lookahead_history_)
+
+    def cosine_affinity(self) -> Affinity:
+        """CS affinity: mean gradient cosine over the probes (symmetric, unit diagonal)."""
+        settings = {k: v for k, v in self.settings().items() if k == "every"}
+        return self._affinity("cs", self._cosine, self.cosine_history_, settings)
+
+    def _affinity(
+        self, method: str, mean: RunningMean, history: History,
+        settings: dict[str, Any] | None = None,
+    ) -> Affinity:
+        if self.n_probes_ == 0:
+            raise ValueError(
+                "no probe was taken: train for at least one step (probes run at steps 1, "
+                f"1+every, …; every={self.every})"
+            )
+        return Affinity(
+            self.tasks_, mean.mean(), method=method,
+            settings=self.settings() if settings is None else settings,
+            n_probes=self.n_probes_, history=list(history),
+            extra={"probe_seconds": self.probe_seconds_},
+        )

@@ -1,0 +1,152 @@
+"""``mtlgroup affinity``: measure inter-task affinity in one training run (or from a loss table).
+
+Writes ``OUT/affinity.csv`` (row = source), its sidecar ``OUT/affinity.json`` and a heat map
+``OUT/affinity.png``, and prints the matrix. ``mtlgroup select --affinity OUT/affinity.csv``
+then groups the tasks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.cli.options import (
+    DATA_SEED,
+    DATASET,
+    IMAGE_SIZE,
+    N_TEST,
+    N_TRAIN,
+    N_VAL,
+    DataOptions,
+    check_size,
+    resolve_tasks,
+)
+
+METHODS = ("tag", "cs", "proximal", "pairwise")
+_GROUP_CHANGES_SHOWN = 10
+
+
+@app.command("affinity")
+def affinity_command(
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Directory for affinity.csv, affinity.json, affinity.png."),
+    tasks: str = typer.Option(
+        "all", "--tasks", "-t",
+        help="Comma-separated tasks, 'all', or a task set such as 'set:1'.",
+    ),
+    method: str = typer.Option(
+        "tag", "--method", "-m",
+        help="tag (lookahead), cs (gradient cosine), proximal (selective group updates), or "
+        "pairwise (from a loss table, see --table).",
+    ),
+    every: int = typer.Option(10, "--every", min=1, help="tag/cs: probe every N steps."),
+    step: str = typer.Option("sgd", "--step",
+                             help="tag: lookahead step rule, sgd or optimizer."),
+    divide_by_lr: bool = typer.Option(False, "--divide-by-lr",
+                                      help="tag: divide by the learning rate (released code)."),
+    beta: float = typer.Option(1e-3, "--beta", help="proximal: moving-average rate."),
+    warmup: int = typer.Option(100, "--warmup", min=0,
+                               help="proximal: batches with every task alone."),
+    regroup_every: int = typer.Option(1, "--regroup-every", min=1,
+                                      help="proximal: batches between regroupings."),
+    table: Path | None = typer.Option(None, "--table",
+                                      help="pairwise: a loss-table CSV (e.g. a study's val.csv)."),
+    baseline: str = typer.Option("half", "--baseline",
+                                 help="pairwise: single-task baseline, half or full."),
+    size: float = typer.Option(1.0, "--size", help="Encoder size of the joint network."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training split."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
+                                         help="Optimizer steps (overrides --epochs)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
+    schedule: str = typer.Option("constant", "--schedule", help="constant, cosine or step."),
+    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dataset: str = DATASET,
+    n_train: int | None = N_TRAIN,
+    n_val: int | None = N_VAL,
+    n_test: int | None = N_TEST,
+    image_size: int | None = IMAGE_SIZE,
+    data_seed: int = DATA_SEED,
+) -> None:
+    """Measure task affinity (row = source, column = target); write OUT/affinity.{csv,json,png}."""
+
+    def body() -> None:
+        from mtlgroup.affinity import create_estimator, pairwise_affinity, plot_affinity
+
+        if method not in METHODS:
+            raise UsageError(f"unknown --method {method!r}; expected one of {', '.join(METHODS)}")
+        if method == "pairwise":
+            if table is None:
+                raise UsageError("--method pairwise needs --table LOSS_TABLE.csv")
+            names = None if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
+            affinity = pairwise_affinity(table, baseline, names)  # type: ignore[arg-type]
+        else:
+            if table is not None:
+                raise UsageError("--table is for --method pairwise only")
+            estimator = create_estimator(method, **_estimator_options())
+            affinity = _train(estimator)
+        csv_path = affinity.to_csv(out / "affinity.csv")
+        plot_affinity(affinity, out / "affinity.png")
+        _print(affinity)
+        typer.echo(f"wrote {csv_path}, {out / 'affinity.json'} and {out / 'affinity.png'}")
+
+    def _estimator_options() -> dict[str, Any]:
+        if method == "tag":
+            return {"every": every, "step": step, "divide_by_lr": divide_by_lr}
+        if method == "cs":
+            return {"every": every}
+        return {"beta": beta, "warmup": warmup, "regroup_every": regroup_every, "seed": seed}
+
+    def _train(estimator):
+        from mtlgroup.data import load_dataset
+        from mtlgroup.device import resolve_device
+        from mtlgroup.training import TrainConfig
+
+        names = resolve_tasks(dataset, tasks)
+        if len(names) < 2:
+            raise UsageError(f"affinity needs at least two tasks, got {', '.join(names)}")
+        check_size(size)
+        resolve_device(device)  # fail on a bad device before spending time on data
+        config = TrainConfig(
+            epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, schedule=schedule, seed=seed, device=device,  # type: ignore
+        )
+        options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
+        data = load_dataset(dataset, **options.loader_kwargs())
+        return estimator.fit(data, names, config, size).affinity_
+
+    run_command(body)
+
+
+def _print(affinity) -> None:
+    """The matrix as a table (rows = sources), then what was measured and how long it took."""
+    console = Console()
+    table = Table(title=f"{affinity.method} affinity (row = source, column = target)",
+                  title_justify="left")
+    table.add_column("source \\ target")
+    for task in affinity.tasks:
+        table.add_column(task, justify="right")
+    for task, row in zip(affinity.tasks, affinity.matrix, strict=True):
+        table.add_row(task, *(f"{v:.4g}" for v in row))
+    console.print(table)
+    details = [f"{affinity.n_probes} probes" if affinity.method != "pairwise"
+               else f"{affinity.n_probes} ordered pairs"]
+    if affinity.result is not None:
+        details.append(f"{affinity.result.steps} steps in {affinity.result.wall_time:.1f} s")
+    console.print(", ".join(details))
+    groups = affinity.extra.get("groups_over_time")
+    if groups:
+        shown = groups[:1] + groups[1:][-_GROUP_CHANGES_SHOWN:]
+        hidden = len(groups) - len(shown)
+        note = f"; {hidden} earlier changes in affinity.json" if hidden else ""
+        console.print(f"groups over time (batch: groups{note}):")
+        for entry in shown:
+            text = " | ".join("+".join(g) for g in entry["groups"])
+            console.print(f"  {entry['step']:>6}: {text}")

@@ -1,0 +1,64 @@
+"""The probe as a trainer callback: it never changes the training, and it accumulates honestly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affinity_helpers import FinalState, assert_same_tensors, quick_config, small_network
+
+from mtlgroup.affinity import LookaheadProbe
+from mtlgroup.affinity.callback import RunningMean
+from mtlgroup.training import Trainer
+
+
+def _train(data, callbacks, **config):
+    final = FinalState()
+    Trainer(quick_config(**config), [*callbacks, final]).fit(small_network(data), data)
+    return final
+
+
+@pytest.mark.parametrize(
+    "config,probe_options",
+    [
+        ({"optimizer": "adam", "weight_decay": 1e-3}, {"every": 3}),
+        ({"optimizer": "sgd", "momentum": 0.9}, {"every": 2, "step": "optimizer"}),
+        ({"optimizer": "adam"}, {"every": 5, "step": "optimizer", "batched": True}),
+    ],
+)
+def test_probes_do_not_change_the_trajectory(synthetic, config, probe_options):
+    plain = _train(synthetic, [], **config)
+    probe = LookaheadProbe(**probe_options)
+    probed = _train(synthetic, [probe], **config)
+    assert probe.n_probes_ == len(range(1, 13, probe_options["every"]))
+    assert_same_tensors(plain.model, probed.model)  # weights and BatchNorm statistics
+    assert_same_tensors(plain.optimizer, probed.optimizer)
+
+
+def test_history_windows_average_to_the_final_matrix(synthetic):
+    probe = LookaheadProbe(every=1)
+    _train(synthetic, [probe], eval_every=4)
+    affinity = probe.lookahead_affinity()
+    assert [step for step, _ in affinity.history] == [4, 8, 12]
+    # Each window holds 4 probes, so the windows' mean is the overall mean.
+    windows = np.mean([m for _, m in affinity.history], axis=0)
+    np.testing.assert_allclose(windows, affinity.matrix, atol=1e-12)
+    cosine = probe.cosine_affinity()
+    assert cosine.method == "cs" and cosine.n_probes == affinity.n_probes == 12
+    np.testing.assert_allclose(cosine.matrix, cosine.matrix.T, atol=1e-6)
+
+
+def test_a_run_without_probes_says_so():
+    probe = LookaheadProbe(every=5)
+    with pytest.raises(ValueError, match="no probe was taken"):
+        probe.lookahead_affinity()
+    with pytest.raises(ValueError, match="every"):
+        LookaheadProbe(every=0)
+
+
+def test_running_mean_skips_nan_per_entry():
+    mean = RunningMean(2)
+    mean.add(np.array([[1.0, np.nan], [2.0, np.nan]]))
+    mean.add(np.array([[3.0, 5.0], [np.nan, np.nan]]))
+    result = mean.mean()
+    assert result[0, 0] == 2.0 and result[0, 1] == 5.0 and result[1, 0] == 2.0
+    assert np.isnan(result[1, 1])
