@@ -16,15 +16,25 @@ from rich.table import Table
 
 from mtlgroup.cli.app import UsageError, app, run_command
 from mtlgroup.cli.options import (
+    BATCH_SIZE,
     DATA_SEED,
     DATASET,
+    DEVICE,
+    EPOCHS,
     IMAGE_SIZE,
+    LR,
+    MAX_STEPS,
     N_TEST,
     N_TRAIN,
     N_VAL,
+    OPTIMIZER,
+    SCHEDULE,
+    SEED,
+    SIZE,
     DataOptions,
     check_size,
     resolve_tasks,
+    train_config,
 )
 
 METHODS = ("tag", "cs", "proximal", "pairwise")
@@ -58,16 +68,15 @@ def affinity_command(
                                       help="pairwise: a loss-table CSV (e.g. a study's val.csv)."),
     baseline: str = typer.Option("half", "--baseline",
                                  help="pairwise: single-task baseline, half or full."),
-    size: float = typer.Option(1.0, "--size", help="Encoder size of the joint network."),
-    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training split."),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
-                                         help="Optimizer steps (overrides --epochs)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate."),
-    optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
-    schedule: str = typer.Option("constant", "--schedule", help="constant, cosine or step."),
-    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    size: float = SIZE,
+    epochs: int = EPOCHS,
+    max_steps: int | None = MAX_STEPS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    optimizer: str = OPTIMIZER,
+    schedule: str = SCHEDULE,
+    seed: int = SEED,
+    device: str = DEVICE,
     dataset: str = DATASET,
     n_train: int | None = N_TRAIN,
     n_val: int | None = N_VAL,
@@ -106,17 +115,14 @@ def affinity_command(
 
     def _train(estimator):
         from mtlgroup.data import load_dataset
-        from mtlgroup.device import resolve_device
-        from mtlgroup.training import TrainConfig
 
         names = resolve_tasks(dataset, tasks)
         if len(names) < 2:
             raise UsageError(f"affinity needs at least two tasks, got {', '.join(names)}")
         check_size(size)
-        resolve_device(device)  # fail on a bad device before spending time on data
-        config = TrainConfig(
-            epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, schedule=schedule, seed=seed, device=device,  # type: ignore
+        config = train_config(
+            device, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, schedule=schedule, seed=seed,
         )
         options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
         data = load_dataset(dataset, **options.loader_kwargs())

@@ -62,3 +62,27 @@ def check_size(size: float) -> float:
     if not (0.0 < size <= 16.0):
         raise UsageError(f"bad --size {size}: the encoder size must be in (0, 16], e.g. 0.5 or 1")
     return size
+
+
+# Training flags shared by the commands that train one network (`train`, `affinity`).
+SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
+EPOCHS = typer.Option(10, "--epochs", min=1, help="Passes over the training split.")
+MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Optimizer steps (overrides --epochs).")
+BATCH_SIZE = typer.Option(64, "--batch-size", min=1)
+LR = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate.")
+OPTIMIZER = typer.Option("adam", "--optimizer", help="adam or sgd.")
+SCHEDULE = typer.Option("constant", "--schedule", help="constant, cosine or step.")
+PATIENCE = typer.Option(None, "--patience", min=1,
+                        help="Stop after this many validations without improvement.")
+SEED = typer.Option(0, "--seed", help="Seed of weights and data order.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+
+
+def train_config(device: str, **fields):  # -> mtlgroup.training.TrainConfig
+    """The training configuration of the flags above; a bad device fails here, before any
+    time is spent on data."""
+    from mtlgroup.device import resolve_device
+    from mtlgroup.training import TrainConfig
+
+    resolve_device(device)
+    return TrainConfig(device=device, **fields)

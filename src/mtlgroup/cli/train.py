@@ -10,15 +10,26 @@ from rich.table import Table
 
 from mtlgroup.cli.app import app, run_command
 from mtlgroup.cli.options import (
+    BATCH_SIZE,
     DATA_SEED,
     DATASET,
+    DEVICE,
+    EPOCHS,
     IMAGE_SIZE,
+    LR,
+    MAX_STEPS,
     N_TEST,
     N_TRAIN,
     N_VAL,
+    OPTIMIZER,
+    PATIENCE,
+    SCHEDULE,
+    SEED,
+    SIZE,
     DataOptions,
     check_size,
     resolve_tasks,
+    train_config,
 )
 
 
@@ -29,23 +40,21 @@ def train_command(
         help="Comma-separated tasks (e.g. semseg,depth), 'all', or a task set such as 'set:1'.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for result.json and model.pt."),
-    size: float = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half FLOPs."),
-    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training split."),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
-                                         help="Optimizer steps (overrides --epochs)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate."),
-    optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
-    schedule: str = typer.Option("constant", "--schedule", help="constant, cosine or step."),
-    patience: int | None = typer.Option(None, "--patience", min=1,
-                                        help="Stop after this many validations without gain."),
+    size: float = SIZE,
+    epochs: int = EPOCHS,
+    max_steps: int | None = MAX_STEPS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    optimizer: str = OPTIMIZER,
+    schedule: str = SCHEDULE,
+    patience: int | None = PATIENCE,
     strategy: str = typer.Option(
         "joint", "--strategy",
         help="joint (sum of losses, one step) or stgu (selective task group updates with "
         "proximal affinity grouping; see docs/affinity.md).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: int = SEED,
+    device: str = DEVICE,
     dataset: str = DATASET,
     n_train: int | None = N_TRAIN,
     n_val: int | None = N_VAL,
@@ -60,16 +69,14 @@ def train_command(
 
         from mtlgroup.cost import CostModel
         from mtlgroup.data import load_dataset
-        from mtlgroup.device import resolve_device
-        from mtlgroup.training import TrainConfig, create_strategy, train_network
+        from mtlgroup.training import create_strategy, train_network
 
         names = resolve_tasks(dataset, tasks)
         check_size(size)
-        resolve_device(device)  # fail on a bad device before spending time on data
         update = create_strategy(strategy)
-        config = TrainConfig(
-            epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, schedule=schedule, patience=patience, seed=seed, device=device,
+        config = train_config(
+            device, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, schedule=schedule, patience=patience, seed=seed,
         )
         options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
         data = load_dataset(dataset, **options.loader_kwargs())
