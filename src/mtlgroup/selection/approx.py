@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mtlgroup.selection.affinity import group_scores
 from mtlgroup.selection.table import LossRow, LossTable, TableError
 
 
@@ -65,12 +66,11 @@ def hoa_table(
                          f"{', '.join(missing)}")
     default_cost = max(pair_costs) if cost is None or callable(cost) else float(cost)
     rows = [r for r in table.rows if len(networks[r.network][1]) <= 2]
-    np.fill_diagonal(pair, 0.0)
     for size in range(3, len(tasks) + 1):
         groups = np.array(list(itertools.combinations(range(len(tasks)), size)))
-        members = np.zeros((len(groups), len(tasks)))
-        np.put_along_axis(members, groups, 1.0, axis=1)
-        predicted = members @ pair.T / (size - 1)  # [group, t]: mean over the other members
+        # [group, t]: mean over the other members u of L({t, u}, t) — the same mean as an
+        # affinity group score, with pair.T[u, t] = L({t, u}, t) as "u onto t".
+        predicted = group_scores(pair.T, groups)
         for group, values in zip(groups, predicted, strict=True):
             names = [tasks[j] for j in group]
             new_cost = cost(tuple(names)) if callable(cost) else default_cost
