@@ -12,7 +12,9 @@
     CS, proximal and HOA against the optimum and the all-task network, and the Spearman
     correlation of each method's pair scores with the measured pairwise relative performance.
     Affinities are read from ``--affinity-dir``/<method>/affinity.csv when present (e.g. from
-    ``mtlgroup affinity``), else measured here with the training options given.
+    ``mtlgroup affinity``; ``tag-0.2`` for ``--tag-fraction 0.2``), else measured here with the
+    training options given (pass the study's: ``--epochs``, ``--lr``, ``--batch-size``,
+    ``--n-train``, ``--n-val``, ``--size``, ``--seed``).
 
     .venv/bin/python bench/affinity.py [--dataset scenes] [--repeats 3] [--steps 80]
     .venv/bin/python bench/affinity.py --quality runs/study --affinity-dir runs/affinity \\
@@ -204,11 +206,15 @@ def quality(args: argparse.Namespace) -> None:
     by_tasks_val = _by_task_set(val)
     by_tasks_test = _by_task_set(test)
     full = LossTable.from_rows(
-        [(r.network, 1.0, r.task, r.loss) for r in val.rows if not r.network.endswith("/2")],
+        [(r.network, 1.0, r.task, r.loss) for r in val.rows if _standard(r.network)],
         source=f"{study / 'val.csv'} (full-size networks, cost 1)")
     measured = pairwise_affinity(val, baseline="half", tasks=tasks)
-    affinities = {m: _affinity(args, m, tasks) for m in ("tag", "cs", "proximal")}
-    # Proximal affinity is clustered after normalising by self-affinity (ALGORITHMS §3).
+    tag_label = "tag" if args.tag_fraction >= 1 else f"tag-{args.tag_fraction:g}"
+    affinities = {label: _affinity(args, method, label, tasks)
+                  for method, label in (("tag", tag_label), ("cs", "cs"),
+                                        ("proximal", "proximal"))}
+    # Proximal affinity is grouped normalised by self-affinity (ALGORITHMS §3); the estimator
+    # already reports it so, and normalising twice changes nothing.
     affinities["proximal"] = affinities["proximal"].normalized()
 
     def test_total(groups: Sequence[Sequence[str]]) -> float:
@@ -246,22 +252,29 @@ def quality(args: argparse.Namespace) -> None:
 
 def _by_task_set(table) -> dict[frozenset[str], dict[str, float]]:
     return {frozenset(losses): losses for name, (_, losses) in table.by_network().items()
-            if not name.endswith("/2")}
+            if _standard(name)}
 
 
-def _affinity(args: argparse.Namespace, method: str, tasks: list[str]) -> Affinity:
-    path = Path(args.affinity_dir) / method / "affinity.csv"
+def _standard(network: str) -> bool:
+    """A full-size candidate of the study: not a half-size single (``t/2``) nor a network of
+    another encoder size (``a+b@0.7``, e.g. the pipeline's budget-scaled baselines)."""
+    return not network.endswith("/2") and "@" not in network
+
+
+def _affinity(args: argparse.Namespace, method: str, label: str, tasks: list[str]) -> Affinity:
+    path = Path(args.affinity_dir) / label / "affinity.csv"
     if path.is_file():
         print(f"reading {path}")
         return Affinity.from_csv(path)
-    print(f"measuring {method} affinity ({args.epochs} epochs, {args.n_train} images) -> {path}")
+    options = {"every": args.every} if method in ("tag", "cs") else {}
+    print(f"measuring {method} affinity ({args.epochs} epochs, {args.n_train} images, "
+          f"{options or 'default options'}) -> {path}")
     data = load_dataset(args.dataset, n_train=args.n_train, n_val=args.n_val, n_test=args.n_val)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, device="auto")
     if method == "tag" and args.tag_fraction < 1:
         steps = config.total_steps(math.ceil(len(data.train) / args.batch_size))
         config.max_steps = max(1, round(args.tag_fraction * steps))
-    options = {"every": 10} if method in ("tag", "cs") else {}
     affinity = estimate_affinity(data, tasks, method, config, args.size, **options)
     affinity.to_csv(path)
     return affinity
@@ -287,6 +300,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--size", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--every", type=int, default=10,
+                        help="(c) tag/cs probe frequency (short runs: probe more often)")
     parser.add_argument("--tag-fraction", type=float, default=1.0,
                         help="(c) train the TAG run for this share of the budget")
     args = parser.parse_args()

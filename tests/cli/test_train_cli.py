@@ -83,5 +83,8 @@ def test_train_with_selective_group_updates(tmp_path):
     result = runner.invoke(app, ["train", "--tasks", "all", "--strategy", "stgu", "--out",
                                  str(tmp_path), *SMALL])
     assert result.exit_code == 0, result.output
-    assert set(json.loads((tmp_path / "result.json").read_text())["test"]) == {
-        "bright", "parity", "moments", "contrast"}
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert set(written["test"]) == {"bright", "parity", "moments", "contrast"}
+    groups = written["extra"]["groups_over_time"]
+    assert groups and all(sorted(t for g in entry["groups"] for t in g) == sorted(written["test"])
+                          for entry in groups)

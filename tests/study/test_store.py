@@ -253,3 +253,14 @@ def test_selection_reads_the_exported_tables(store, tmp_path):
     # A pairs study is what HOA needs: it predicts the three-task network from the pairs.
     predicted = hoa_table(read_loss_table(paths["val"]))
     assert "bright+parity+moments" in predicted.networks
+
+
+def test_a_claim_of_a_dead_process_whose_pid_this_process_reuses_is_stale(store):
+    specs = specs_for()[:2]
+    store.add_jobs(specs)
+    host_and_pid = current_owner().split("@")[0]
+    store.claim(specs[0].key, f"{host_and_pid}@deadbeef")  # same PID, earlier process
+    store.claim(specs[1].key)  # this process
+    assert store.reset_stale_running() == 1
+    assert store.job(specs[0].key).status == "pending"
+    assert store.job(specs[1].key).status == "running"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import socket
 import sqlite3
 import time
@@ -116,24 +117,37 @@ class JobRecord:
         return self.spec.candidate
 
 
+_PROCESS_TOKEN = secrets.token_hex(4)
+"""Told apart from an earlier process with the same PID (a restarted machine reuses PIDs)."""
+
+
 def current_owner() -> str:
-    """``host:pid`` of this process: the owner written on the jobs it claims."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid@token`` of this process: the owner written on the jobs it claims."""
+    return f"{socket.gethostname()}:{os.getpid()}@{_PROCESS_TOKEN}"
 
 
 def owner_is_alive(owner: str | None) -> bool:
-    """Whether the process named ``host:pid`` still runs. An owner on another host cannot be
-    checked and counts as alive (reset those with ``force=True`` once you know it is gone)."""
+    """Whether the process named ``host:pid[@token]`` still runs. A claim with this process's
+    PID but another token was left by a dead process whose PID was reused. An owner on another
+    host cannot be checked and counts as alive (reset those with ``force=True`` once you know
+    it is gone)."""
     if not owner:
         return False
-    host, _, pid_text = owner.rpartition(":")
+    host, _, process = owner.rpartition(":")
+    pid_text, _, token = process.partition("@")
     if host != socket.gethostname():
         return True
     try:
-        os.kill(int(pid_text), 0)
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return token in ("", _PROCESS_TOKEN)
+    try:
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, ValueError):
+    except PermissionError:
         return True
     return True
 
@@ -301,11 +315,7 @@ class StudyStore:
         running = self._connection.execute(
             "SELECT key, owner FROM jobs WHERE status = 'running'"
         ).fetchall()
-        # A claim in this process's own name is stale too: a run releases its claims when it
-        # ends, so such a claim was left by a killed driver whose PID this process reuses.
-        me = current_owner()
-        stale = [key for key, owner in running
-                 if force or owner == me or not owner_is_alive(owner)]
+        stale = [key for key, owner in running if force or not owner_is_alive(owner)]
         return self._set_pending("status = 'running'", stale) if stale else 0
 
     def _set_pending(
