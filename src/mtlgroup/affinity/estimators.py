@@ -225,7 +225,7 @@ class _AffinityHistory(Callback):
     def on_train_end(self, state: TrainState, result: TrainResult) -> None:
         if not self.history or self.history[-1][0] != state.step:
             self.history.append((state.step, self.strategy.tracker_.matrix.copy()))
-        result.extra["groups_over_time"] = _groups_json(self.strategy.groups_history_)
+        result.extra["groups_over_time"] = self.strategy.groups_over_time()
 
 
 @register_estimator
@@ -298,7 +298,7 @@ class ProximalEstimator(AffinityEstimator):
         raw = Affinity(
             strategy.tracker_.tasks, strategy.tracker_.matrix.copy(), method=self.method,
             settings=self._params(), n_probes=strategy.tracker_.n_updates, history=list(history),
-            extra={"groups_over_time": _groups_json(strategy.groups_history_),
+            extra={"groups_over_time": strategy.groups_over_time(),
                    "final_groups": [list(g) for g in strategy.groups_]},
         )
         if not self.normalize:
@@ -313,10 +313,6 @@ class ProximalEstimator(AffinityEstimator):
 
     def _params(self) -> dict[str, Any]:
         return {**self._strategy_params(), "normalize": self.normalize}
-
-
-def _groups_json(history: Sequence[tuple[int, Sequence[Sequence[str]]]]) -> list[dict[str, Any]]:
-    return [{"step": step, "groups": [list(g) for g in groups]} for step, groups in history]
 
 
 def estimate_affinity(

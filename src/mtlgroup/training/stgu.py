@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,6 +126,11 @@ class SelectiveGroupStrategy(UpdateStrategy):
             self.tracker_.update(group, _floats(before), _floats(after))
             before = after
         return first
+
+    def groups_over_time(self) -> list[dict[str, Any]]:
+        """:attr:`groups_history_` as JSON: ``[{"step": …, "groups": [[task, …], …]}, …]``."""
+        return [{"step": step, "groups": [list(g) for g in groups]}
+                for step, groups in self.groups_history_]
 
     def update_group(
         self,

@@ -272,11 +272,8 @@ def train_network(
     flops = count_flops(model, data.input_shape)
     result = Trainer(config, callbacks, strategy).fit(model, data, task_set.names)
     result.extra.update({"size": size, "flops": flops.total, "dataset": dict(data.spec)})
-    history = getattr(strategy, "groups_history_", None)  # group-sequential strategies
-    if history:
-        result.extra["groups_over_time"] = [
-            {"step": step, "groups": [list(g) for g in groups]} for step, groups in history
-        ]
+    if hasattr(strategy, "groups_over_time"):  # group-sequential strategies (stgu)
+        result.extra["groups_over_time"] = strategy.groups_over_time()
     if reference_flops:
         result.extra["cost"] = flops.total / reference_flops
     result.extra.update(extra or {})
