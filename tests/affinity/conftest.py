@@ -12,16 +12,6 @@ from mtlgroup.models import make_network
 from mtlgroup.training import task_losses
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: a second torch thread only adds synchronisation, which on a
-    shared machine turns into long waits. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def synthetic() -> MultiTaskData:
     return load_dataset("synthetic", n_train=64, n_val=16, n_test=16, size=8)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import mtlgroup.cli.affinity  # noqa: F401  (registers the command)
@@ -21,14 +20,6 @@ SMALL = ["--dataset", "synthetic", "--n-train", "32", "--n-val", "8", "--n-test"
 ANCHOR = Path(__file__).parents[1] / "data" / "standley2020" / "setting1_val.csv"
 
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one torch thread avoids synchronisation waits on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("method,extra", [("tag", ["--every", "2", "--step", "optimizer"]),

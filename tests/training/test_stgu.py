@@ -18,15 +18,6 @@ from mtlgroup.training import TrainConfig, Trainer, create_strategy, task_losses
 from mtlgroup.training.stgu import SelectiveGroupStrategy, measure_losses
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one torch thread avoids synchronisation waits on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data() -> MultiTaskData:
     return load_dataset("synthetic", n_train=64, n_val=16, n_test=16, size=8)

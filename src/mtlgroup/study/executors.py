@@ -247,16 +247,11 @@ class LocalExecutor(Executor[S]):
     ) -> Iterator[tuple[S, R | BaseException]]:
         pending = iter(specs)
         in_flight: dict[Future, S] = {}
-        exhausted = False
         finished = False
         try:
             while True:
-                while not exhausted and len(in_flight) < self.capacity:
-                    spec = next(pending, _EXHAUSTED)
-                    if spec is _EXHAUSTED:
-                        exhausted = True
-                        break
-                    in_flight[self._ensure_pool().submit(call_job, fn, spec)] = spec
+                _top_up(pending, in_flight, self.capacity,
+                        lambda spec: self._ensure_pool().submit(call_job, fn, spec))
                 if not in_flight:
                     finished = True
                     return
@@ -378,15 +373,10 @@ class RayExecutor(Executor[S]):
         ray = self._start()
         pending = iter(specs)
         in_flight: dict[Any, S] = {}
-        exhausted = False
         try:
             while True:
-                while not exhausted and len(in_flight) < self.capacity:
-                    spec = next(pending, _EXHAUSTED)
-                    if spec is _EXHAUSTED:
-                        exhausted = True
-                        break
-                    in_flight[self._remote.remote(fn, spec)] = spec
+                _top_up(pending, in_flight, self.capacity,
+                        lambda spec: self._remote.remote(fn, spec))
                 if not in_flight:
                     return
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
@@ -408,6 +398,18 @@ class RayExecutor(Executor[S]):
         if self._ray is not None and self._started:
             self._ray.shutdown()
         self._ray, self._started, self._remote = None, False, None
+
+
+def _top_up(
+    pending: Iterator[S], in_flight: dict[Any, S], capacity: int, submit: Callable[[S], Any]
+) -> None:
+    """Submit jobs from ``pending`` until ``capacity`` run at once or none are left; specs are
+    drawn lazily, so a study claims a job only when a worker is free for it."""
+    while len(in_flight) < capacity:
+        spec = next(pending, _EXHAUSTED)
+        if spec is _EXHAUSTED:
+            return
+        in_flight[submit(spec)] = spec  # type: ignore[index]
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {
