@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import mtlgroup.cli.study  # noqa: F401  (registers the command)
@@ -23,14 +22,6 @@ TINY = ["--dataset", "synthetic", "--n-train", "32", "--n-val", "16", "--n-test"
         "--no-progress"]
 THREE = ["--tasks", "bright,parity,moments"]
 
-
-@pytest.fixture
-def one_thread():
-    # Inline jobs train in this process: one torch thread is many times faster on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -58,7 +49,7 @@ def test_study_trains_the_plan_and_writes_tables_then_resumes(tmp_path):
         assert {(r.attempts, r.completions) for r in store.jobs()} == {(1, 1)}
 
 
-def test_a_yaml_config_sets_the_study_and_flags_win(tmp_path, one_thread):
+def test_a_yaml_config_sets_the_study_and_flags_win(tmp_path):
     config = tmp_path / "study.yaml"
     config.write_text(
         "data:\n  dataset: synthetic\n  tasks: [moments, bright]\n  n_train: 32\n  n_val: 16\n"
@@ -78,7 +69,7 @@ def test_a_yaml_config_sets_the_study_and_flags_win(tmp_path, one_thread):
     assert all(r.outcome.steps == 2 for r in records)
 
 
-def test_a_failing_job_is_reported_and_the_exit_code_is_1(tmp_path, one_thread):
+def test_a_failing_job_is_reported_and_the_exit_code_is_1(tmp_path):
     config = tmp_path / "nan.yaml"
     config.write_text("training:\n  loss_weights: {parity: .nan}\n")  # NaN loss for parity
     result = runner.invoke(app, ["study", "--config", str(config), *THREE, "--plan", "pairs",

@@ -120,7 +120,7 @@ def test_esa_budget_is_a_share_of_the_full_steps():
     assert dataclasses.replace(short, max_steps=None, early_fraction=0.2) == full
 
 
-def test_run_job_reports_every_split_task_and_the_cost(one_thread):
+def test_run_job_reports_every_split_task_and_the_cost():
     spec = make(candidate=Candidate(("bright", "parity")), device="cpu")
     outcome = run_job(spec)
     assert outcome.network == "bright+parity" and outcome.tasks == ["bright", "parity"]
@@ -135,7 +135,7 @@ def test_run_job_reports_every_split_task_and_the_cost(one_thread):
     assert again.scores == outcome.scores  # same key, same result
 
 
-def test_an_esa_job_trains_a_fifth_of_the_steps(one_thread):
+def test_an_esa_job_trains_a_fifth_of_the_steps():
     spec = make(candidate=Candidate(("moments",), budget_fraction=0.2),
                 train_config={"epochs": 5, "batch_size": 16}, device="cpu")
     outcome = run_job(spec)

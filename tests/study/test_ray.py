@@ -8,7 +8,7 @@ from study_helpers import TINY_DATA, TINY_TRAINING
 from mtlgroup.study import RayExecutor, Study, run_job
 
 
-def test_a_study_runs_on_a_local_ray_cluster(tmp_path, one_thread):
+def test_a_study_runs_on_a_local_ray_cluster(tmp_path):
     # A NaN loss weight makes every network carrying 'parity' fail with a NaN loss.
     config = {**TINY_TRAINING, "loss_weights": {"parity": float("nan")}}
     with Study(tmp_path / "study.sqlite", "synthetic", TINY_DATA, ["bright", "parity"], config,

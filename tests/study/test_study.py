@@ -116,7 +116,7 @@ def test_networks_outside_the_study_tasks_are_refused(tmp_path):
             study.run("inline")
 
 
-def test_a_real_study_trains_and_writes_tables(tmp_path, one_thread):
+def test_a_real_study_trains_and_writes_tables(tmp_path):
     # The one test here that trains: a 'pairs' study over two tasks, inline.
     with Study(tmp_path / "study.sqlite", "synthetic", TINY_DATA, ["bright", "moments"],
                TINY_TRAINING, device="cpu") as study:

@@ -255,8 +255,6 @@ class StudyStore:
             )
             return cursor.rowcount == 1
 
-    mark_running = claim
-
     def record_result(self, key: str, outcome: JobOutcome) -> bool:
         """Store a finished job's outcome and scores and mark it ``done``.
 
