@@ -28,6 +28,7 @@ import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -208,7 +209,8 @@ class LocalExecutor(Executor[S]):
     Note that the thread count changes floating-point reduction order, so results agree across
     worker counts only to rounding unless ``threads_per_worker`` is fixed. Workers live for the
     executor's lifetime (so each loads the dataset once); a worker that dies (e.g. killed by the
-    OS for memory) fails the jobs it and its siblings held, and a fresh pool takes the rest.
+    OS for memory) breaks the pool: a fresh pool takes the rest and runs each job the dead pool
+    held once more; a job lost twice is reported as failed.
     """
 
     name = "local"
@@ -245,34 +247,50 @@ class LocalExecutor(Executor[S]):
     def run(
         self, specs: Iterable[S], fn: Callable[[S], R]
     ) -> Iterator[tuple[S, R | BaseException]]:
-        pending = iter(specs)
+        base = iter(specs)
+        retry: deque[S] = deque()
+        retried: list[S] = []  # specs are not necessarily hashable
+
+        def pending() -> Iterator[S]:
+            while True:  # never ends: _top_up stops at _EXHAUSTED and asks again next round
+                yield retry.popleft() if retry else next(base, _EXHAUSTED)  # type: ignore[misc]
+
+        feed = pending()
         in_flight: dict[Future, S] = {}
         finished = False
         try:
             while True:
-                _top_up(pending, in_flight, self.capacity,
+                _top_up(feed, in_flight, self.capacity,
                         lambda spec: self._ensure_pool().submit(call_job, fn, spec))
                 if not in_flight:
                     finished = True
                     return
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                broken = False
+                lost: list[S] = []
                 for future in done:
                     spec = in_flight.pop(future)
                     try:
                         result: R | BaseException = future.result()
-                    except BrokenProcessPool as error:
-                        broken, result = True, error
+                    except BrokenProcessPool:
+                        lost.append(spec)
+                        continue
                     except Exception as error:  # a JobError, or a result that failed to pickle
                         result = error
                     yield spec, result
-                if broken:
-                    # Every job still in the dead pool is lost with it: report them, start anew.
-                    for spec in list(in_flight.values()):
-                        yield spec, BrokenProcessPool("a worker process died while this job "
-                                                      "was running in its pool")
+                if lost:
+                    # A dead worker breaks the whole pool and every job in it, or submitted to
+                    # it before the break showed. Which job killed it is unknown, so each lost
+                    # job runs once more in a new pool; a job lost twice is reported.
+                    lost.extend(in_flight.values())
                     in_flight.clear()
                     self._discard_pool()
+                    for spec in lost:
+                        if any(spec is r for r in retried):
+                            yield spec, BrokenProcessPool(
+                                "a worker process died while this job was running, twice")
+                        else:
+                            retried.append(spec)
+                            retry.append(spec)
         finally:
             if not finished:
                 for future in in_flight:
