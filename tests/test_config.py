@@ -36,7 +36,7 @@ def test_a_full_file_validates(tmp_path):
         "out: runs/x\n"
     )
     config = load_config(path, StudyFileConfig)
-    assert config.data.loader_options() == {"size": 8, "seed": 0, "n_val": 10}
+    assert config.data.loader_options() == {"size": 8, "n_val": 10}
     assert config.data.task_text() == "bright,parity"
     assert config.training.to_train_config().loss_weights == {"bright": 2.0}
     assert config.study.networks == ["bright+parity", "parity/2"]
@@ -62,9 +62,14 @@ def test_overrides_win_and_unset_flags_are_skipped(tmp_path):
 @pytest.mark.parametrize(
     "raw,message",
     [
-        ({"trainig": {}}, "trainig: unknown key; expected one of: data, training, study, out"),
+        ({"trainig": {}},
+         "trainig: unknown key; expected one of: data, model, training, study, pipeline, out"),
         ({"training": {"epoch": 2}}, "training.epoch: unknown key; expected one of: epochs"),
-        ({"data": {"n_trian": 2}}, "data.n_trian: unknown key"),
+        ({"data": {"n_trian": 2}}, "data: dataset 'scenes' has no option 'n_trian'; its options"),
+        ({"data": {"dataset": "nope"}}, "data: unknown dataset 'nope'; available: "),
+        ({"data": {"dataset": "no_such_module:load"}}, "cannot import 'no_such_module:load'"),
+        ({"model": "transformer"}, "model: unknown network factory 'transformer'; available"),
+        ({"model": {"base_width": 3}}, "model: a mapping needs `name"),
         ({"training": {"epochs": "ten"}}, "training.epochs: expected an integer, got 'ten'"),
         ({"training": {"lr": "fast"}}, "training.lr: expected a number, got 'fast'"),
         ({"training": {"lr": -1}}, "training.lr: Input should be greater than 0"),
@@ -117,5 +122,5 @@ def test_sections_compose_into_bigger_configs():
     assert parse_config({"study": {"plan": "esa"}}, Pipeline).study.plan == "esa"
     with pytest.raises(ConfigError, match="study.executor: unknown executor 'x'"):
         parse_config({"study": {"executor": "x"}}, Pipeline)
-    with pytest.raises(ConfigError, match="data.colour: unknown key; expected one of: dataset"):
+    with pytest.raises(ConfigError, match="data: dataset 'scenes' has no option 'colour'"):
         parse_config({"data": {"colour": 1}}, Pipeline)

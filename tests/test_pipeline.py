@@ -4,9 +4,10 @@ import json
 
 import pytest
 
+from mtlgroup.config import Settings
 from mtlgroup.cost import CostModel
 from mtlgroup.data import load_dataset
-from mtlgroup.pipeline import PipelineSettings, run_pipeline
+from mtlgroup.pipeline import run_pipeline
 from mtlgroup.study import Study
 from mtlgroup.study.plans import parse_candidate
 
@@ -14,10 +15,13 @@ DATA = {"n_train": 48, "n_val": 16, "n_test": 16, "size": 8}
 TRAIN = {"max_steps": 3, "batch_size": 16}
 
 
-def settings(**changes) -> PipelineSettings:
-    base = dict(dataset="synthetic", data_options=DATA, train=TRAIN, budgets=[1.0, 2.0, 3.0],
-                baseline_budgets=[2.0], executor="inline", device="cpu")
-    return PipelineSettings(**{**base, **changes})
+def settings(**pipeline) -> Settings:
+    return Settings.model_validate({
+        "data": {"dataset": "synthetic", **DATA},
+        "training": {**TRAIN, "device": "cpu"},
+        "study": {"executor": "inline"},
+        "pipeline": {"budgets": [1.0, 2.0, 3.0], "baseline_budgets": [2.0], **pipeline},
+    })
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,19 @@
-"""Configuration files (YAML), validated with pydantic.
+"""The one schema of a run's settings (:class:`Settings`), validated with pydantic.
 
-Each section is a model that forbids unknown keys, so a typo is an error that names the key,
-and a value of the wrong type is an error that names the key and the expected type. Sections are
-shared: ``mtlgroup study`` reads :class:`StudyFileConfig` (``data``, ``training``, ``study``,
-``out``); a bigger pipeline config reuses the same :class:`DataConfig`, :class:`TrainingConfig`
-and :class:`StudyConfig` models next to its own sections.
+YAML files, command-line flags (as dotted overrides such as ``training.epochs``) and the Python
+API all build a :class:`Settings`; nothing else defines a setting or its default. Each section
+forbids unknown keys, so a typo is an error that names the key, and a value of the wrong type
+is an error that names the key and the expected type. ``data:`` is the exception that proves
+the rule: besides ``dataset`` and ``tasks`` its keys are the dataset loader's own options, and
+they are checked against the loader's signature (a user's loader included).
 
 Example (``study.yaml``)::
 
     data:
-      dataset: scenes
+      dataset: scenes          # or table, fashion, or mypkg.data:load
       tasks: [semseg, depth, normals]
       n_train: 1000
+    model: conv                # or mlp, mypkg.nets:build, or {name: conv, base_width: 24}
     training:
       epochs: 5
       batch_size: 64
@@ -21,11 +23,13 @@ Example (``study.yaml``)::
       workers: 2
     out: runs/study
 
->>> config = parse_config({"data": {"dataset": "synthetic", "tasks": "all"},
-...                        "training": {"epochs": 2}}, StudyFileConfig)
->>> config.training.to_train_config().epochs, config.study.executor
-(2, 'local')
->>> parse_config({"training": {"epochs": "two"}}, StudyFileConfig)
+>>> config = parse_config({"data": {"dataset": "synthetic", "tasks": "all", "n_train": 8},
+...                        "training": {"epochs": 2}}, Settings)
+>>> config.training.to_train_config().epochs, config.study.executor, config.model
+(2, 'local', 'conv')
+>>> config.data.loader_options()
+{'n_train': 8}
+>>> parse_config({"training": {"epochs": "two"}}, Settings)
 Traceback (most recent call last):
 ...
 mtlgroup.config.ConfigError: config: training.epochs: expected an integer, got 'two'
@@ -43,7 +47,9 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,7 +66,15 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    """Which dataset and tasks, and the loader options every built-in dataset accepts."""
+    """Which dataset and tasks; every other key is an option of the dataset's loader.
+
+    ``dataset`` is a registry name (``scenes``, ``fashion``, ``table``, ``synthetic``) or a
+    user's ``package.module:function`` returning :class:`~mtlgroup.data.MultiTaskData`. Keys
+    other than ``dataset`` and ``tasks`` (e.g. ``n_train``, or a table's ``path`` and
+    ``targets``) are passed to the loader, and a key the loader does not take is an error.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     dataset: str = "scenes"
     tasks: str | list[str] = Field(
@@ -73,19 +87,33 @@ class DataConfig(Section):
         None, ge=8, validation_alias=AliasChoices("image_size", "size"),
         description="image side in pixels (the loaders' ``size``; either key is accepted)",
     )
-    seed: int = 0
+    seed: int | None = None
     options: dict[str, Any] = Field(
         default_factory=dict, description="further keyword arguments of the dataset's loader"
     )
+
+    @model_validator(mode="after")
+    def _options_fit_the_loader(self) -> DataConfig:
+        from mtlgroup.data.registry import canonical_data_options
+
+        canonical_data_options(self.dataset, self.loader_options())
+        return self
 
     def loader_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`mtlgroup.data.load_dataset` (unset ones left out)."""
         given = {"n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test,
                  "size": self.image_size, "seed": self.seed}
-        return {**{k: v for k, v in given.items() if v is not None}, **self.options}
+        extra = dict(self.model_extra or {})
+        return {**{k: v for k, v in given.items() if v is not None}, **extra, **self.options}
 
     def task_text(self) -> str:
         return ",".join(self.tasks) if isinstance(self.tasks, list) else self.tasks
+
+    def task_names(self) -> list[str]:
+        """The tasks, resolved against the dataset (``all``, ``set:NAME`` or names)."""
+        from mtlgroup.data.registry import resolve_tasks
+
+        return resolve_tasks(self.dataset, self.task_text(), self.loader_options())
 
 
 class TrainingConfig(Section):
@@ -161,15 +189,6 @@ class StudyConfig(Section):
                 "address": self.address}
 
 
-class StudyFileConfig(Section):
-    """The config file of ``mtlgroup study``."""
-
-    data: DataConfig = Field(default_factory=DataConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
-    study: StudyConfig = Field(default_factory=StudyConfig)
-    out: Path | None = None
-
-
 _TYPE_NAMES = {
     "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
     "float_parsing": "a number", "float_type": "a number",
@@ -221,8 +240,10 @@ def format_validation_error(
         else:
             message = item["msg"].removeprefix("Value error, ")
             value = repr(item.get("input"))
+            # A whole section's check (e.g. data: options against the loader) says it all.
+            whole_section = isinstance(item.get("input"), Mapping)
             problems.setdefault(where, []).append(
-                message if value in message else f"{message}, got {value}"
+                message if value in message or whole_section else f"{message}, got {value}"
             )
     for where, names in expected.items():
         wanted = " or ".join(dict.fromkeys(names))
@@ -291,13 +312,43 @@ def load_config(
 
 
 class PipelineConfig(Section):
-    """The ``pipeline`` section of ``mtlgroup run`` (see ``docs/pipeline.md``)."""
+    """The ``pipeline`` section of ``mtlgroup run`` and ``demo`` (see ``docs/pipeline.md``).
+
+    ``estimator``: ``hoa`` (pairs study, larger networks predicted), ``esa`` (every candidate
+    for 20% of the budget), ``exhaustive``, or an affinity estimator from one joint run
+    (``tag``, ``cs``, ``proximal``). ``budgets``: inference budgets in standard networks;
+    ``baseline_budgets``: where the all-task and independent baselines are trained (default:
+    every budget). ``affinity_every``: probe period of ``tag`` and ``cs`` (steps).
+    """
 
     estimator: str = "hoa"
     budgets: list[float] = Field(default_factory=lambda: [1.0 + 0.5 * i for i in range(9)])
     baseline_budgets: list[float] | None = None
     solver: str = "milp"
     affinity_every: int = Field(10, ge=1)
+
+    @field_validator("budgets", "baseline_budgets")
+    @classmethod
+    def _positive_budgets(cls, value: list[float] | None, info: ValidationInfo
+                          ) -> list[float] | None:
+        import math
+
+        if value is None:
+            return None
+        empty = not value and info.field_name == "budgets"  # no baselines at all is fine
+        if empty or any(not (b > 0 and math.isfinite(b)) for b in value):
+            raise ValueError(f"budgets must be positive finite numbers, got {value}")
+        return sorted(float(b) for b in value)
+
+    @field_validator("solver")
+    @classmethod
+    def _known_solver(cls, value: str) -> str:
+        from mtlgroup.selection import available_solvers
+
+        if value not in available_solvers():
+            raise ValueError(f"unknown solver {value!r}; expected one of: "
+                             f"{', '.join(available_solvers())}")
+        return value
 
     @field_validator("estimator")
     @classmethod
@@ -310,48 +361,53 @@ class PipelineConfig(Section):
         return value
 
 
-class RunConfig(Section):
-    """The config file of ``mtlgroup run``: the study's sections plus ``pipeline``."""
+ModelSpec = str | dict[str, Any]
+
+
+class Settings(Section):
+    """Everything that defines a run: ``mtlgroup study``, ``run``, ``demo``, ``train`` and
+    ``affinity`` read the sections they use; a flag given on the command line wins over the
+    file. ``model`` is the network factory: a name (``conv``, ``mlp``), an import path
+    ``package.module:function``, or ``{name: …, <option>: …}``."""
 
     data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelSpec = "conv"
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    out: Path = Path("runs/run")
+    out: Path | None = None
 
-    @field_validator("study")
+    @field_validator("model")
     @classmethod
-    def _plan_comes_from_the_estimator(cls, value: StudyConfig) -> StudyConfig:
-        for key in ("plan", "networks"):
-            if getattr(value, key):
-                raise ValueError(f"{key}: not used by `mtlgroup run`, whose study trains what "
-                                 "pipeline.estimator needs (use `mtlgroup study` for a plan)")
+    def _model_is_a_factory(cls, value: ModelSpec) -> ModelSpec:
+        from mtlgroup.models.network_factory import NetworkFactory
+
+        factory = NetworkFactory.of(value)
+        factory.builder  # noqa: B018  (a name that is not registered or does not import)
         return value
 
-    def to_settings(self):  # -> mtlgroup.pipeline.PipelineSettings
-        from mtlgroup.cli.options import resolve_tasks
-        from mtlgroup.pipeline import PipelineSettings
+    def factory(self):  # -> mtlgroup.models.NetworkFactory (imports torch lazily)
+        """The network factory of ``model``."""
+        from mtlgroup.models.network_factory import NetworkFactory
 
-        return PipelineSettings(
-            dataset=self.data.dataset,
-            data_options=self.data.loader_options(),
-            tasks=resolve_tasks(self.data.dataset, self.data.task_text()),
-            train=self.training.model_dump(),
-            estimator=self.pipeline.estimator,
-            budgets=self.pipeline.budgets,
-            baseline_budgets=self.pipeline.baseline_budgets,
-            executor=self.study.executor,
-            workers=self.study.workers or 1,
-            threads_per_worker=self.study.threads_per_worker,
-            address=self.study.address,
-            solver=self.pipeline.solver,
-            cost=self.study.cost,
-            seed=self.training.seed,
-            device=self.training.device,
-            affinity_every=self.pipeline.affinity_every,
-        )
+        return NetworkFactory.of(self.model)
+
+    def check_for_run(self) -> Settings:
+        """``mtlgroup run`` trains what ``pipeline.estimator`` needs: a study plan is an error."""
+        for key in ("plan", "networks"):
+            if getattr(self.study, key):
+                raise ConfigError(f"config: study: {key}: not used by `mtlgroup run`, whose "
+                                  "study trains what pipeline.estimator needs (use "
+                                  "`mtlgroup study` for a plan)")
+        return self
 
 
-def load_run_config(path: str | Path) -> RunConfig:
+StudyFileConfig = Settings
+"""The config of ``mtlgroup study`` (the one schema; kept under its old name)."""
+RunConfig = Settings
+"""The config of ``mtlgroup run`` (the one schema; kept under its old name)."""
+
+
+def load_run_config(path: str | Path) -> Settings:
     """Read and validate the YAML config of ``mtlgroup run``."""
-    return load_config(path, RunConfig)
+    return load_config(path, Settings).check_for_run()

@@ -25,7 +25,7 @@ import copy
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -34,8 +34,8 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mtlgroup.device import resolve_device
-from mtlgroup.models.factory import make_network
 from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.models.tracing import check_input_shape, eval_mode, module_device, run_probe
 from mtlgroup.tasks import Task, TaskSet
 
@@ -103,27 +103,37 @@ def count_flops(
 
 
 def network_flops(
-    tasks: TaskSet | Sequence[Task], input_shape: Sequence[int], **network_kwargs: Any
+    tasks: TaskSet | Sequence[Task],
+    input_shape: Sequence[int],
+    size: float = 1.0,
+    model: NetworkFactory | str | Mapping[str, Any] | None = None,
 ) -> FlopBreakdown:
-    """FLOPs of ``make_network(tasks, input_shape, **network_kwargs)`` without allocating weights.
+    """FLOPs of the network ``model`` (a network factory, default ``conv``) builds for
+    ``tasks`` at ``size``, without allocating weights where possible.
 
-    The network is built on the meta device (no memory) and, only if it cannot run there, on the
-    CPU. The global RNG is left as it was, so computing costs never changes later initialisation.
+    The network is built on the meta device (no memory) and, only if it cannot be built or run
+    there, on the CPU. The global RNG is left as it was, so computing costs never changes later
+    initialisation.
     """
+    factory = NetworkFactory.of(model)
     with torch.random.fork_rng(devices=[]):
         try:
             with torch.device("meta"):
-                network = make_network(tasks, input_shape, **network_kwargs)
+                network = factory.build(tasks, input_shape, size)
             return count_flops(network, input_shape, device="meta")
         except Exception:
             # Some user head or encoder cannot be built or run on meta; count a real one.
-            network = make_network(tasks, input_shape, **network_kwargs)
+            network = factory.build(tasks, input_shape, size)
             return count_flops(network, input_shape)
 
 
-def standard_network_flops(task: Task, input_shape: Sequence[int], **encoder_kwargs: Any) -> int:
+def standard_network_flops(
+    task: Task,
+    input_shape: Sequence[int],
+    model: NetworkFactory | str | Mapping[str, Any] | None = None,
+) -> int:
     """Forward FLOPs of the standard single-task network of ``task`` (``size=1``)."""
-    return network_flops([task], input_shape, size=1.0, **encoder_kwargs).total
+    return network_flops([task], input_shape, 1.0, model).total
 
 
 def relative_cost(
@@ -141,49 +151,63 @@ def relative_cost(
 class CostModel:
     """Costs of every network over a study's tasks, in units of one standard network.
 
-    A network's FLOPs are its encoder's plus the sum of its heads' (heads are built independently
-    of each other), so one meta-device network per encoder size gives the cost of every task
-    subset at that size without building each subset.
+    For the built-in families a network's FLOPs are its encoder's plus the sum of its heads'
+    (heads are built independently of each other), so one meta-device network per encoder size
+    gives the cost of every task subset at that size without building each subset. A user's
+    network factory may build anything, so each network it builds is measured on its own (on
+    the meta device where possible, once per task subset and size).
 
     Args:
         tasks: all tasks of the study; the reference is the mean FLOPs of their standard
             single-task networks.
         input_shape: one input without the batch dimension.
-        encoder: registered encoder name; ``encoder_kwargs`` are passed to it.
+        model: the network factory (a :class:`~mtlgroup.models.NetworkFactory`, a registry
+            name such as ``"conv"`` or ``"mlp"``, or ``package.module:function``).
 
     Attributes:
-        reference_flops: ``mean_t FLOPs(make_network([t], size=1))``.
+        reference_flops: ``mean_t FLOPs(network([t], size=1))``.
     """
 
     def __init__(
         self,
         tasks: TaskSet | Sequence[Task],
         input_shape: Sequence[int],
-        encoder: str = "conv",
-        **encoder_kwargs: Any,
+        model: NetworkFactory | str | Mapping[str, Any] | None = None,
     ):
         self.tasks = tasks if isinstance(tasks, TaskSet) else TaskSet(tasks)
         if len(self.tasks) == 0:
             raise ValueError("a CostModel needs at least one task")
         self.input_shape = check_input_shape(input_shape)
-        self._encoder_kwargs = {"encoder": encoder, **encoder_kwargs}
+        self.factory = NetworkFactory.of(model)
         self._by_size: dict[float, FlopBreakdown] = {}
-        standard = self.breakdown(1.0)
-        self.reference_flops = standard.encoder + statistics.fmean(standard.heads.values())
+        self._measured: dict[tuple[tuple[str, ...], float], int] = {}
+        singles = [self.flops([t], 1.0) for t in self.tasks.names]
+        self.reference_flops = statistics.fmean(singles)
+
+    @property
+    def additive(self) -> bool:
+        """Whether costs add up from the encoder and each head (the built-in families)."""
+        return self.factory.is_builtin
 
     def breakdown(self, size: float = 1.0) -> FlopBreakdown:
-        """FLOPs of the encoder of ``size`` and of every task's head on it."""
+        """FLOPs of the encoder of ``size`` and of every task's head on it (built-in families;
+        a user's network is counted as a whole, see :meth:`flops`)."""
         size = float(size)
         if size not in self._by_size:
-            self._by_size[size] = network_flops(
-                self.tasks, self.input_shape, size=size, **self._encoder_kwargs
-            )
+            self._by_size[size] = network_flops(self.tasks, self.input_shape, size, self.factory)
         return self._by_size[size]
 
     def flops(self, tasks: Iterable[str], size: float = 1.0) -> int:
         """Forward FLOPs of the network carrying ``tasks`` with an encoder of ``size``."""
         names = self.tasks.subset(tasks).names
-        return self.breakdown(size).subset(names).total
+        if self.additive:
+            return self.breakdown(size).subset(names).total
+        key = (tuple(names), float(size))
+        if key not in self._measured:
+            self._measured[key] = network_flops(
+                self.tasks.subset(names), self.input_shape, size, self.factory
+            ).total
+        return self._measured[key]
 
     def cost(self, tasks: Iterable[str], size: float = 1.0) -> float:
         """:meth:`flops` over :attr:`reference_flops` (1.0 = one standard network)."""
@@ -229,7 +253,7 @@ def network_cost(
     input_shape: Sequence[int],
     size: float = 1.0,
     study_tasks: TaskSet | Sequence[Task] | None = None,
-    **encoder_kwargs: Any,
+    model: NetworkFactory | str | Mapping[str, Any] | None = None,
 ) -> float:
     """Cost of the network carrying ``tasks`` at ``size``, relative to the study's reference.
 
@@ -237,8 +261,8 @@ def network_cost(
     its networks share one unit. For many networks build one :class:`CostModel` instead.
     """
     names = [task.name for task in tasks]
-    model = CostModel(tasks if study_tasks is None else study_tasks, input_shape, **encoder_kwargs)
-    return model.cost(names, size)
+    costs = CostModel(tasks if study_tasks is None else study_tasks, input_shape, model)
+    return costs.cost(names, size)
 
 
 def measure_latency(

@@ -9,80 +9,30 @@ Every stage writes to one run directory and the study's store makes the whole ru
 running the same settings again retrains nothing that finished.
 
 Example:
-    >>> settings = PipelineSettings(dataset="synthetic", budgets=[2.0, 3.0],
-    ...     data_options={"n_train": 32, "n_val": 16, "n_test": 16, "size": 8},
-    ...     train={"max_steps": 2, "batch_size": 16}, baseline_budgets=[2.0])
+    >>> from mtlgroup.config import Settings
+    >>> settings = Settings.model_validate({
+    ...     "data": {"dataset": "synthetic", "n_train": 32, "n_val": 16, "n_test": 16, "size": 8},
+    ...     "training": {"max_steps": 2, "batch_size": 16},
+    ...     "pipeline": {"budgets": [2.0, 3.0], "baseline_budgets": [2.0]}})
     >>> # report = run_pipeline(settings, "runs/try")   # report.rows[0].test_total ...
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mtlgroup.config import Settings
 
 Estimator = Literal["hoa", "esa", "exhaustive", "tag", "cs", "proximal"]
 ESTIMATORS: tuple[str, ...] = ("hoa", "esa", "exhaustive", "tag", "cs", "proximal")
 STUDY_PLAN = {"hoa": "pairs", "esa": "esa", "exhaustive": "all"}
 """The candidates each loss-table estimator trains; affinity estimators train one joint run."""
-
-
-@dataclass
-class PipelineSettings:
-    """Everything that defines a run (``mtlgroup run CONFIG.yaml`` fills it from YAML).
-
-    Attributes:
-        dataset, data_options: the data (``data_options`` go to the dataset's loader).
-        tasks: the tasks to group (default: all of the dataset's).
-        train: :class:`~mtlgroup.training.TrainConfig` fields used for every network.
-        estimator: how candidates are scored: ``hoa`` (pairs study, predict larger networks),
-            ``esa`` (every candidate, 20% of the budget), ``exhaustive`` (every candidate),
-            or an affinity estimator from one joint run: ``tag``, ``cs``, ``proximal``.
-        budgets: inference budgets, in standard networks.
-        baseline_budgets: budgets at which the all-task and independent baselines are trained
-            (default: every budget).
-        executor, workers, threads_per_worker, address: where the study's jobs run.
-        solver: selection solver (``milp`` or ``bnb``).
-        cost: ``flops`` (measured, ALGORITHMS §7) or ``nominal`` (the paper's 1 and 0.5).
-        affinity_every: probe period of the affinity estimators (steps).
-    """
-
-    dataset: str = "scenes"
-    data_options: dict[str, Any] = field(default_factory=dict)
-    tasks: list[str] | None = None
-    train: dict[str, Any] = field(default_factory=dict)
-    estimator: str = "hoa"
-    budgets: list[float] = field(default_factory=lambda: [1.0 + 0.5 * i for i in range(9)])
-    baseline_budgets: list[float] | None = None
-    executor: str = "local"
-    workers: int = 1
-    threads_per_worker: int | None = None
-    address: str | None = None
-    solver: str = "milp"
-    cost: Literal["flops", "nominal"] = "flops"
-    seed: int = 0
-    device: str = "auto"
-    affinity_every: int = 10
-
-    def __post_init__(self) -> None:
-        from mtlgroup.selection import available_solvers
-
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(
-                f"unknown estimator {self.estimator!r}; expected one of {', '.join(ESTIMATORS)}"
-            )
-        if self.solver not in available_solvers():
-            raise ValueError(f"unknown solver {self.solver!r}; expected one of "
-                             f"{', '.join(available_solvers())}")
-        if not self.budgets or any(not (b > 0 and math.isfinite(b)) for b in self.budgets):
-            raise ValueError(f"budgets must be positive numbers, got {self.budgets}")
-        self.budgets = sorted(float(b) for b in self.budgets)
-        if self.baseline_budgets is not None:
-            self.baseline_budgets = sorted(float(b) for b in self.baseline_budgets)
 
 
 @dataclass
@@ -140,7 +90,7 @@ Echo = Callable[[str], None]
 
 
 def run_pipeline(
-    settings: PipelineSettings,
+    settings: Settings,
     out: str | Path,
     progress: bool | None = None,
     echo: Echo = print,
@@ -151,21 +101,25 @@ def run_pipeline(
     ``store`` (default ``out/study.sqlite``) may be shared by runs of several estimators on
     the same setting: a network one of them trained is never trained again by another."""
     from mtlgroup.cost import CostModel
-    from mtlgroup.data import load_dataset
+    from mtlgroup.data import cached_dataset
     from mtlgroup.study import Study
     from mtlgroup.study.executors import create_executor
 
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    factory = settings.factory()
     study = Study(
-        Path(store) if store else out / "study.sqlite", settings.dataset,
-        settings.data_options, settings.tasks, settings.train, settings.seed, settings.device,
+        Path(store) if store else out / "study.sqlite", settings.data.dataset,
+        settings.data.loader_options(), settings.data.task_names(),
+        settings.training.model_dump(), settings.training.seed, settings.training.device,
+        model=factory,
     )
     tasks = list(study.tasks)
-    data = load_dataset(settings.dataset, **settings.data_options)
-    costs = CostModel(data.tasks.subset(tasks), data.input_shape)
-    executor = create_executor(settings.executor, **_executor_options(settings))
+    data = cached_dataset(study.dataset, study.data_options)[0]
+    study.check_model()
+    costs = CostModel(data.tasks.subset(tasks), data.input_shape, factory)
+    executor = create_executor(settings.study.executor, **settings.study.executor_options())
     failures: list[str] = []
 
     def run_jobs(specs, what: str, finalize: bool = False) -> None:
@@ -175,9 +129,9 @@ def run_pipeline(
         failures.extend(f"{f.network}: {f.summary}" for f in summary.failed)
 
     try:
-        echo(f"mtlgroup: {settings.estimator} on {settings.dataset} "
-             f"({', '.join(tasks)}), budgets {_budget_list(settings.budgets)}")
-        if settings.estimator in STUDY_PLAN:
+        echo(f"mtlgroup: {settings.pipeline.estimator} on {settings.data.dataset} "
+             f"({', '.join(tasks)}), budgets {_budget_list(settings.pipeline.budgets)}")
+        if settings.pipeline.estimator in STUDY_PLAN:
             selection_rows, joint_run = _select_from_study(settings, study, costs, run_jobs), None
             affinity_path = None
         else:
@@ -196,9 +150,9 @@ def run_pipeline(
             affinity_path = _pairwise_heat_map(study, out)
         records = study.records("done")
         report = PipelineReport(
-            dataset=settings.dataset,
+            dataset=settings.data.dataset,
             tasks=tasks,
-            estimator=settings.estimator,
+            estimator=settings.pipeline.estimator,
             rows=selection_rows,
             trainings=len(records) + (joint_run is not None),
             training_seconds=sum(r.wall_time or 0.0 for r in records) + (joint_run or 0.0),
@@ -222,10 +176,10 @@ def _select_from_study(settings, study, costs, run_jobs) -> list[BudgetRow]:
     from mtlgroup.errors import RunFailure
     from mtlgroup.selection import LossTable, hoa_table, problem_from_table
 
-    plan = STUDY_PLAN[settings.estimator]
+    plan = STUDY_PLAN[settings.pipeline.estimator]
     specs = study.add_plan(plan)
     run_jobs(specs, f"study ({plan} plan, {len(specs)} networks)")
-    split = "early" if settings.estimator == "esa" else "val"
+    split = "early" if settings.pipeline.estimator == "esa" else "val"
     losses = study.store.losses(split, keys=[s.key for s in specs])
     if not losses:
         raise RunFailure(f"no {split} losses: every training of the study failed")
@@ -234,24 +188,25 @@ def _select_from_study(settings, study, costs, run_jobs) -> list[BudgetRow]:
         losses, {name: _cost(candidates[name], costs, settings) for name in losses},
         source=f"study {split} table",
     )
-    if settings.estimator == "hoa":
-        flops_cost = None if settings.cost == "nominal" else costs.cost
+    if settings.pipeline.estimator == "hoa":
+        flops_cost = None if settings.study.cost == "nominal" else costs.cost
         table = hoa_table(table, cost=flops_cost)
-    return [_select(problem_from_table(table, budget=b), settings) for b in settings.budgets]
+    return [_select(problem_from_table(table, budget=b), settings)
+            for b in settings.pipeline.budgets]
 
 
 def _cost(candidate, costs, settings) -> float:
-    if settings.cost == "nominal":
+    if settings.study.cost == "nominal":
         return float(candidate.size)
     return costs.cost(candidate.tasks, candidate.size)
 
 
-def _select(problem, settings: PipelineSettings) -> BudgetRow:
+def _select(problem, settings: Settings) -> BudgetRow:
     """Solve one budget's problem; an infeasible budget is a row that says why."""
     from mtlgroup.selection import InfeasibleError, solve
 
     try:
-        solution = solve(problem, settings.solver)
+        solution = solve(problem, settings.pipeline.solver)
     except InfeasibleError as error:
         return BudgetRow(problem.budget, feasible=False, note=str(error))
     return BudgetRow(
@@ -276,7 +231,7 @@ def _select_from_affinity(settings, data, tasks, costs, out, echo, progress):
         for c in groups.candidates
     )
     rows = [_select(SelectionProblem(groups.tasks, costed, budget, "max"), settings)
-            for budget in settings.budgets]
+            for budget in settings.pipeline.budgets]
     return rows, seconds, heat_map
 
 
@@ -287,20 +242,23 @@ def _joint_affinity(settings, data, tasks, out: Path, echo, progress):
     from mtlgroup.affinity import Affinity, estimate_affinity
     from mtlgroup.training import TrainConfig
 
-    options = {"every": settings.affinity_every} if settings.estimator in ("tag", "cs") else {}
-    config = TrainConfig(**{**settings.train, "seed": settings.seed, "device": settings.device,
-                            "progress": progress})
-    identity = {"data": dict(data.spec), "tasks": list(tasks), "method": settings.estimator,
-                "options": options, "train": config.result_defining()}
+    method = settings.pipeline.estimator
+    options = {"every": settings.pipeline.affinity_every} if method in ("tag", "cs") else {}
+    config = TrainConfig(**{**settings.training.model_dump(), "progress": progress})
+    factory = settings.factory()
+    identity = {"data": dict(data.spec), "tasks": list(tasks), "method": method,
+                "options": options, "train": config.result_defining(),
+                "model": factory.identity()}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     marker = out / "affinity_run.json"
     if marker.exists() and (out / "affinity.csv").exists():
         saved = json.loads(marker.read_text())
         if saved.get("key") == key:
-            echo(f"affinity: reusing the joint {settings.estimator} run in {out}")
+            echo(f"affinity: reusing the joint {settings.pipeline.estimator} run in {out}")
             return Affinity.from_csv(out / "affinity.csv"), float(saved["seconds"])
-    echo(f"affinity: one joint training of {len(tasks)} tasks with {settings.estimator} probes")
-    affinity = estimate_affinity(data, tasks, method=settings.estimator, config=config, **options)
+    echo(f"affinity: one joint training of {len(tasks)} tasks with {method} probes")
+    affinity = estimate_affinity(data, tasks, method=settings.pipeline.estimator, config=config,
+                                 model=factory, **options)
     affinity.to_csv(out / "affinity.csv")
     seconds = float(affinity.result.wall_time) if affinity.result is not None else 0.0
     marker.write_text(json.dumps({"key": key, "seconds": seconds, **identity}, indent=2))
@@ -314,7 +272,9 @@ def _baseline_candidates(settings, tasks, costs):
     """``{budget: ([all-task network], [one network per task])}``, each list costing ``b``."""
     from mtlgroup.study.plans import Candidate
 
-    budgets = settings.budgets if settings.baseline_budgets is None else settings.baseline_budgets
+    budgets = settings.pipeline.baseline_budgets
+    if budgets is None:
+        budgets = settings.pipeline.budgets
     plans = {}
     for budget in budgets:
         all_task = Candidate(tuple(tasks), costs.size_for_cost(tasks, budget))
@@ -370,32 +330,33 @@ def _write_report(report, settings, study, out: Path, affinity_path) -> None:
 
     budgets = [row.budget for row in report.rows]
     curves = {
-        f"chosen networks ({settings.estimator})": [row.test_total for row in report.rows],
+        f"chosen networks ({settings.pipeline.estimator})": [row.test_total for row in report.rows],
         "one all-task network": [row.all_task_total for row in report.rows],
         "independent single-task networks": [row.independent_total for row in report.rows],
     }
     curve = plot_tradeoff(budgets, curves, out / "curve.png",
-                          title=f"{settings.dataset}: test total loss vs budget")
-    tables = study.tables(out / "tables", cost=settings.cost)
+                          title=f"{settings.data.dataset}: test total loss vs budget")
+    tables = study.tables(out / "tables", cost=settings.study.cost)
     report.files = sorted(
         str(p.relative_to(out)) for p in [curve, *tables.values()] + (
             [affinity_path] if affinity_path else [])
     ) + ["report.html", "report.json", "study.sqlite"]
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
     context = {
-        "dataset": settings.dataset,
+        "dataset": settings.data.dataset,
         "tasks": report.tasks,
-        "estimator": settings.estimator,
-        "chosen_on": "validation losses" if settings.estimator in STUDY_PLAN
-        else f"the {settings.estimator} affinity matrix (one joint training run)",
-        "cost_unit": "forward FLOPs" if settings.cost == "flops" else "nominal: 1 and 0.5",
+        "estimator": settings.pipeline.estimator,
+        "chosen_on": "validation losses" if settings.pipeline.estimator in STUDY_PLAN
+        else f"the {settings.pipeline.estimator} affinity matrix (one joint training run)",
+        "cost_unit": "forward FLOPs" if settings.study.cost == "flops" else "nominal: 1 and 0.5",
         "curve_png": curve.name,
         "rows": report.rows,
         "affinity_png": affinity_path.name if affinity_path else None,
         "affinity_caption": "Relative performance R[t,u] = L(t alone, half size) / "
         "L(t trained with u) - 1, drawn with the source u as row and the target t as column: "
         "blue = training with the row task helps the column task."
-        if settings.estimator in STUDY_PLAN else f"{settings.estimator} affinity, row = source.",
+        if settings.pipeline.estimator in STUDY_PLAN
+        else f"{settings.pipeline.estimator} affinity, row = source.",
         "costs": [
             ("networks trained", report.trainings),
             ("training time (sum over networks)", f"{report.training_seconds:.0f} s"),
@@ -404,14 +365,6 @@ def _write_report(report, settings, study, out: Path, affinity_path) -> None:
         "files": report.files,
     }
     write_html_report(out / "report.html", context)
-
-
-def _executor_options(settings: PipelineSettings) -> dict[str, Any]:
-    if settings.executor == "ray":
-        return {"address": settings.address, "workers": settings.workers}
-    if settings.executor == "local":
-        return {"workers": settings.workers, "threads_per_worker": settings.threads_per_worker}
-    return {}
 
 
 def _budget_list(budgets: Sequence[float]) -> str:

@@ -80,7 +80,8 @@ def test_registry_builds_by_name_and_names_the_options() -> None:
 
 
 def test_registered_encoder_is_usable_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "_ENCODERS", dict(registry_module._ENCODERS))
+    monkeypatch.setattr(registry_module.ENCODERS, "_entries",
+                        dict(registry_module.ENCODERS._entries))
 
     @registry_module.register_encoder("tiny")
     def tiny(in_channels: int, size: float = 1.0) -> nn.Module:

@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from torch import nn
@@ -38,6 +38,7 @@ from mtlgroup.affinity.callback import LookaheadProbe
 from mtlgroup.affinity.matrix import Affinity
 from mtlgroup.affinity.steps import StepRule
 from mtlgroup.data.base import MultiTaskData
+from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.training.callbacks import Callback, TrainState
 from mtlgroup.training.result import TrainResult
 from mtlgroup.training.strategies import UpdateStrategy
@@ -80,19 +81,22 @@ class AffinityEstimator(ABC):
         tasks: Sequence[str] | None = None,
         config: TrainConfig | None = None,
         size: float = 1.0,
-        model: nn.Module | None = None,
+        model: nn.Module | NetworkFactory | str | Mapping[str, Any] | None = None,
     ) -> AffinityEstimator:
         """Train one network on ``tasks`` (default: all of ``data``'s) and measure affinity.
 
-        ``model`` replaces the standard network (it must return ``{task: prediction}`` and
-        expose its shared parameters, see :func:`~mtlgroup.affinity.lookahead.shared_parameters`).
+        ``model`` is the network factory that builds the network (default ``conv``; a name,
+        ``package.module:function`` or a :class:`~mtlgroup.models.NetworkFactory`), or a
+        module of your own used as it is. Either must return ``{task: prediction}`` and expose
+        its shared parameters (see :func:`~mtlgroup.affinity.lookahead.shared_parameters`).
         """
         config = config or TrainConfig()
         names = list(tasks or data.tasks.names)
         self._start()
         callbacks, strategy = self.training_parts()
-        if model is None:
-            model, result = train_network(names, data, size, config, callbacks, strategy)
+        if not isinstance(model, nn.Module):
+            model, result = train_network(names, data, size, config, callbacks, strategy,
+                                          model=model)
         else:
             result = Trainer(config, callbacks, strategy).fit(model, data, names)
         self.model_: nn.Module = model
@@ -321,11 +325,13 @@ def estimate_affinity(
     method: str = "tag",
     config: TrainConfig | None = None,
     size: float = 1.0,
+    model: nn.Module | NetworkFactory | str | Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Affinity:
     """Train one network (seeded by ``config.seed``) on ``tasks`` with the ``method``'s probe or
     strategy and return its affinity; ``affinity.result`` is the training's
-    :class:`~mtlgroup.training.TrainResult`. ``options`` are the estimator's hyper-parameters
-    (e.g. ``every=10`` for ``tag``/``cs``, ``warmup=100`` for ``proximal``)."""
+    :class:`~mtlgroup.training.TrainResult`. ``model`` is a network factory (default ``conv``)
+    or a module of your own; ``options`` are the estimator's hyper-parameters (e.g.
+    ``every=10`` for ``tag``/``cs``, ``warmup=100`` for ``proximal``)."""
     estimator = create_estimator(method, **options)
-    return estimator.fit(data, tasks, config, size).affinity_
+    return estimator.fit(data, tasks, config, size, model).affinity_

@@ -17,6 +17,8 @@ from rich.table import Table
 from mtlgroup.cli.app import UsageError, app, run_command
 from mtlgroup.cli.options import (
     BATCH_SIZE,
+    CONFIG,
+    DATA_OPTION,
     DATA_SEED,
     DATASET,
     DEVICE,
@@ -24,6 +26,8 @@ from mtlgroup.cli.options import (
     IMAGE_SIZE,
     LR,
     MAX_STEPS,
+    MODEL,
+    MODEL_OPTION,
     N_TEST,
     N_TRAIN,
     N_VAL,
@@ -31,10 +35,10 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
-    DataOptions,
+    check_device,
     check_size,
-    resolve_tasks,
-    train_config,
+    load_settings,
+    overrides,
 )
 
 METHODS = ("tag", "cs", "proximal", "pairwise")
@@ -49,6 +53,9 @@ def affinity_command(
         "all", "--tasks", "-t",
         help="Comma-separated tasks, 'all', or a task set such as 'set:1'.",
     ),
+    config: Path | None = CONFIG,
+    model: str | None = MODEL,
+    model_option: list[str] | None = MODEL_OPTION,
     method: str = typer.Option(
         "tag", "--method", "-m",
         help="tag (lookahead), cs (gradient cosine), proximal (selective group updates), or "
@@ -69,22 +76,30 @@ def affinity_command(
     baseline: str = typer.Option("half", "--baseline",
                                  help="pairwise: single-task baseline, half or full."),
     size: float = SIZE,
-    epochs: int = EPOCHS,
+    epochs: int | None = EPOCHS,
     max_steps: int | None = MAX_STEPS,
-    batch_size: int = BATCH_SIZE,
-    lr: float = LR,
-    optimizer: str = OPTIMIZER,
-    schedule: str = SCHEDULE,
-    seed: int = SEED,
-    device: str = DEVICE,
-    dataset: str = DATASET,
+    batch_size: int | None = BATCH_SIZE,
+    lr: float | None = LR,
+    optimizer: str | None = OPTIMIZER,
+    schedule: str | None = SCHEDULE,
+    seed: int | None = SEED,
+    device: str | None = DEVICE,
+    dataset: str | None = DATASET,
+    data: list[str] | None = DATA_OPTION,
     n_train: int | None = N_TRAIN,
     n_val: int | None = N_VAL,
     n_test: int | None = N_TEST,
     image_size: int | None = IMAGE_SIZE,
-    data_seed: int = DATA_SEED,
+    data_seed: int | None = DATA_SEED,
 ) -> None:
     """Measure task affinity (row = source, column = target); write OUT/affinity.{csv,json,png}."""
+
+    flags = {
+        "tasks": tasks, "model": model, "epochs": epochs, "max_steps": max_steps,
+        "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
+        "seed": seed, "device": device, "dataset": dataset, "n_train": n_train, "n_val": n_val,
+        "n_test": n_test, "image_size": image_size, "data_seed": data_seed,
+    }
 
     def body() -> None:
         from mtlgroup.affinity import create_estimator, pairwise_affinity, plot_affinity
@@ -111,22 +126,24 @@ def affinity_command(
             return {"every": every, "step": step, "divide_by_lr": divide_by_lr}
         if method == "cs":
             return {"every": every}
-        return {"beta": beta, "warmup": warmup, "regroup_every": regroup_every, "seed": seed}
+        return {"beta": beta, "warmup": warmup, "regroup_every": regroup_every,
+                "seed": seed or 0}
 
     def _train(estimator):
         from mtlgroup.data import load_dataset
 
-        names = resolve_tasks(dataset, tasks)
+        settings = load_settings(config, overrides(flags, data, model_option))
+        names = settings.data.task_names()
         if len(names) < 2:
             raise UsageError(f"affinity needs at least two tasks, got {', '.join(names)}")
         check_size(size)
-        config = train_config(
-            device, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, schedule=schedule, seed=seed,
-        )
-        options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
-        data = load_dataset(dataset, **options.loader_kwargs())
-        return estimator.fit(data, names, config, size).affinity_
+        check_device(settings.training.device)
+        factory = settings.factory()
+        data_set = load_dataset(settings.data.dataset, **settings.data.loader_options())
+        factory.check(data_set.tasks.subset(names), data_set.input_shape, size)
+        out.mkdir(parents=True, exist_ok=True)
+        config_ = settings.training.to_train_config()
+        return estimator.fit(data_set, names, config_, size, factory).affinity_
 
     run_command(body)
 

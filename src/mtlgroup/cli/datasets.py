@@ -10,12 +10,20 @@ from mtlgroup.cli.app import app
 
 @app.command("datasets")
 def datasets_command() -> None:
-    """List the built-in datasets, their tasks (kind, outputs, loss) and named task sets."""
+    """List the built-in datasets, their tasks (kind, outputs, loss) and named task sets.
+
+    Your own dataset is named by import path instead: --dataset package.module:function (see
+    docs/your-data.md)."""
     from mtlgroup.data import available_datasets, dataset_entry
 
     console = Console()
     for name in available_datasets():
         entry = dataset_entry(name)
+        if entry.tasks is None:  # tasks come from the data (a table's target columns)
+            console.print(f"[bold]{name}[/bold]: {entry.description}")
+            console.print("  tasks: one per target column, known once the data is named "
+                          "(see docs/your-data.md)\n")
+            continue
         table = Table(title=f"{name}: {entry.description}", title_justify="left")
         for column in ("task", "kind", "outputs", "loss", "metrics"):
             table.add_column(column)

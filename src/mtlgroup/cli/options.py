@@ -1,61 +1,137 @@
-"""Options and parsing shared by the commands that load a dataset and train."""
+"""Flags shared by the commands, each defined once, and how they become :class:`Settings`.
+
+Every flag that sets a run's setting has the default ``None`` ("not given") and names the key
+of :class:`mtlgroup.config.Settings` it overrides in :data:`FLAG_KEYS`; the defaults live in the
+schema only (the help texts quote them from there). A command collects the flags it was given
+with :func:`overrides` and builds its settings with :func:`load_settings`, so a config file,
+the flags and the Python API can never disagree about a default.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from mtlgroup.cli.app import UsageError
 
 
-@dataclass
-class DataOptions:
-    """Which data to load: every built-in loader accepts these keyword arguments."""
+def _default(section: str, field: str) -> Any:
+    # Imported here: the schema pulls in pydantic, which `mtlgroup --help` need not wait for.
+    from mtlgroup.config import Settings
 
-    dataset: str
-    n_train: int | None
-    n_val: int | None
-    n_test: int | None
-    image_size: int | None
-    data_seed: int
-
-    def loader_kwargs(self) -> dict[str, int]:
-        given = {
-            "n_train": self.n_train,
-            "n_val": self.n_val,
-            "n_test": self.n_test,
-            "size": self.image_size,
-            "seed": self.data_seed,
-        }
-        return {k: v for k, v in given.items() if v is not None}
+    model = Settings.model_fields[section].annotation
+    return model.model_fields[field].default  # type: ignore[union-attr]
 
 
-DATASET = typer.Option("scenes", "--dataset", "-d", help="Dataset name (see `mtlgroup datasets`).")
-N_TRAIN = typer.Option(None, "--n-train", min=1, help="Training images (default: the dataset's).")
-N_VAL = typer.Option(None, "--n-val", min=1, help="Validation images.")
-N_TEST = typer.Option(None, "--n-test", min=1, help="Test images.")
+CONFIG = typer.Option(None, "--config", "-c",
+                      help="YAML config (sections data, model, training, study, pipeline, out); "
+                      "flags given on the command line win over it.")
+DATASET = typer.Option(
+    None, "--dataset", "-d",
+    help="Dataset: scenes (default), fashion, table, synthetic, or your own "
+    "package.module:function returning MultiTaskData (see `mtlgroup datasets`).",
+)
+DATA_OPTION = typer.Option(
+    None, "--data",
+    help="A loader option KEY=VALUE (repeatable; VALUE is read as YAML), e.g. "
+    "--data path=sales.csv --data 'targets=[sales, returns]' for --dataset table.",
+)
+TASKS = typer.Option(None, "--tasks", "-t",
+                     help="Comma-separated tasks, 'all' (default), or a task set such as 'set:1'.")
+MODEL = typer.Option(
+    None, "--model", "-m",
+    help="Network factory: conv (default, images), mlp (tables), or your own "
+    "package.module:function(tasks, input_shape, size, **options) returning an nn.Module.",
+)
+MODEL_OPTION = typer.Option(None, "--model-option",
+                            help="An option of the network factory KEY=VALUE (repeatable).")
+N_TRAIN = typer.Option(None, "--n-train", min=1, help="Training samples (default: the dataset's).")
+N_VAL = typer.Option(None, "--n-val", min=1, help="Validation samples.")
+N_TEST = typer.Option(None, "--n-test", min=1, help="Test samples.")
 IMAGE_SIZE = typer.Option(None, "--image-size", min=8, help="Image side in pixels (scenes: 32).")
-DATA_SEED = typer.Option(0, "--data-seed", help="Seed of the generated data.")
+DATA_SEED = typer.Option(None, "--data-seed", help="Seed of the generated data or of the split.")
+
+EPOCHS = typer.Option(
+    None, "--epochs", min=1,
+    help=f"Passes over the training split (default {_default('training', 'epochs')}).",
+)
+MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Optimizer steps (overrides --epochs).")
+BATCH_SIZE = typer.Option(None, "--batch-size", min=1,
+                          help=f"Default {_default('training', 'batch_size')}.")
+LR = typer.Option(None, "--lr", help=f"Learning rate (default {_default('training', 'lr')}).")
+OPTIMIZER = typer.Option(None, "--optimizer", help="adam (default) or sgd.")
+SCHEDULE = typer.Option(None, "--schedule", help="constant (default), cosine or step.")
+PATIENCE = typer.Option(None, "--patience", min=1,
+                        help="Stop after this many validations without improvement.")
+SEED = typer.Option(None, "--seed", help="Seed of weights and data order (default 0).")
+DEVICE = typer.Option(None, "--device", help="auto (default: CUDA if present), cpu or cuda.")
+
+EXECUTOR = typer.Option(None, "--executor", help="local (default), ray, inline.")
+WORKERS = typer.Option(None, "--workers", "-j", min=1,
+                       help="Jobs at once (local: processes; ray: CPUs).")
+THREADS = typer.Option(None, "--threads", min=1,
+                       help="Torch threads per local worker (default cores/workers).")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local one).")
+
+SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
+
+FLAG_KEYS: dict[str, str] = {
+    "dataset": "data.dataset", "tasks": "data.tasks", "n_train": "data.n_train",
+    "n_val": "data.n_val", "n_test": "data.n_test", "image_size": "data.image_size",
+    "data_seed": "data.seed", "model": "model",
+    "epochs": "training.epochs", "max_steps": "training.max_steps",
+    "batch_size": "training.batch_size", "lr": "training.lr", "optimizer": "training.optimizer",
+    "schedule": "training.schedule", "patience": "training.patience", "seed": "training.seed",
+    "device": "training.device",
+    "plan": "study.plan", "networks": "study.networks", "executor": "study.executor",
+    "workers": "study.workers", "threads": "study.threads_per_worker",
+    "address": "study.address", "retry_failed": "study.retry_failed", "cost": "study.cost",
+    "estimator": "pipeline.estimator", "out": "out",
+}
+"""Flag (parameter name) → the :class:`~mtlgroup.config.Settings` key it sets."""
 
 
-def resolve_tasks(dataset: str, tasks: str) -> list[str]:
-    """Parse ``--tasks``: comma-separated names, ``all``, or ``set:NAME`` for a named task set."""
-    from mtlgroup.data import dataset_entry
-    from mtlgroup.tasks import parse_task_list
+def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["path=a.csv", "targets=[x, y]"]`` → ``{"path": "a.csv", "targets": ["x", "y"]}``
+    (values read as YAML, so numbers and lists come out typed)."""
+    import yaml
 
-    entry = dataset_entry(dataset)
-    valid = entry.tasks().names
-    text = tasks.strip()
-    if text == "all":
-        return list(valid)
-    if text.startswith("set:"):
-        set_name = text[4:]
-        if set_name not in entry.task_sets:
-            known = ", ".join(f"set:{k}" for k in entry.task_sets)
-            raise UsageError(f"unknown task set {text!r} of {dataset}; known: {known}")
-        return list(entry.task_sets[set_name])
-    return parse_task_list(text, valid)
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad {flag} {item!r}: expected KEY=VALUE")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed[key.strip()] = value
+    return parsed
+
+
+def overrides(flags: dict[str, Any], data: list[str] | None = None,
+              model_options: list[str] | None = None) -> dict[str, Any]:
+    """The settings keys the given flags set (flags left at ``None`` set nothing)."""
+    result: dict[str, Any] = {FLAG_KEYS[name]: value for name, value in flags.items()
+                              if value is not None}
+    for key, value in parse_assignments(data, "--data").items():
+        result[f"data.{key}"] = value
+    extra = parse_assignments(model_options, "--model-option")
+    if extra:
+        result["model"] = {"name": flags.get("model") or "conv", **extra}
+    return result
+
+
+def load_settings(config: Path | None, given: dict[str, Any]):  # -> Settings
+    """The settings of ``config`` (or the defaults) with the flags in ``given`` applied;
+    a bad key or value is a :class:`UsageError` that names it."""
+    from mtlgroup.config import ConfigError, Settings, load_config
+
+    try:
+        return load_config(config, Settings, given)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def check_size(size: float) -> float:
@@ -64,25 +140,8 @@ def check_size(size: float) -> float:
     return size
 
 
-# Training flags shared by the commands that train one network (`train`, `affinity`).
-SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
-EPOCHS = typer.Option(10, "--epochs", min=1, help="Passes over the training split.")
-MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Optimizer steps (overrides --epochs).")
-BATCH_SIZE = typer.Option(64, "--batch-size", min=1)
-LR = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate.")
-OPTIMIZER = typer.Option("adam", "--optimizer", help="adam or sgd.")
-SCHEDULE = typer.Option("constant", "--schedule", help="constant, cosine or step.")
-PATIENCE = typer.Option(None, "--patience", min=1,
-                        help="Stop after this many validations without improvement.")
-SEED = typer.Option(0, "--seed", help="Seed of weights and data order.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-
-
-def train_config(device: str, **fields):  # -> mtlgroup.training.TrainConfig
-    """The training configuration of the flags above; a bad device fails here, before any
-    time is spent on data."""
+def check_device(device: str) -> None:
+    """A device that is not available is an error before any time is spent on data."""
     from mtlgroup.device import resolve_device
-    from mtlgroup.training import TrainConfig
 
     resolve_device(device)
-    return TrainConfig(device=device, **fields)

@@ -8,9 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mtlgroup.cli.app import app, run_command
+from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.cli.options import MODEL, check_device, load_settings, overrides
 
-DEMO_TASKS = ["semseg", "depth", "normals", "keypoints2d", "edges2d"]  # scenes task set 1
+DEMO_TASKS = {
+    "scenes": ["semseg", "depth", "normals", "keypoints2d", "edges2d"],  # scenes task set 1
+    "fashion": "set:demo",
+}
 DEMO_SCALE = {
     # Sized so that the demo finishes in minutes on two CPU cores: every network sees a few
     # thousand 32x32 images. Results are noisier than with more data; the pipeline is the same.
@@ -28,24 +32,33 @@ def demo_command(
     out: Path = typer.Option(Path("demo-run"), "--out", "-o", help="Run directory."),
     quick: bool = typer.Option(False, "--quick", help="Smaller data and shorter training "
                                "(about 3 minutes; used by the smoke test)."),
+    dataset: str = typer.Option("scenes", "--dataset", "-d",
+                                help="scenes (task set 1) or fashion (its demo task set)."),
     estimator: str = typer.Option("hoa", "--estimator", "-e",
                                   help="hoa, esa, exhaustive, tag, cs or proximal."),
+    model: str | None = MODEL,
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Parallel trainings."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
-    """Run the whole pipeline on the built-in `scenes` data (task set 1): a pairs study, HOA
-    selection at budgets 1 to 5, training of the chosen networks, the all-task and independent
-    baselines, and OUT/report.html with the budget curve and the pairwise affinity heat map."""
+    """Run the whole pipeline on built-in data (scenes task set 1, or fashion): a pairs
+    study, HOA selection at budgets 1 to 5, training of the chosen networks, the all-task and
+    independent baselines, and OUT/report.html with the budget curve and the pairwise affinity
+    heat map."""
 
     def body() -> None:
-        from mtlgroup.pipeline import PipelineSettings
-
+        if dataset not in DEMO_TASKS:
+            raise UsageError(f"unknown demo dataset {dataset!r}; expected one of: "
+                             f"{', '.join(DEMO_TASKS)}")
         scale = DEMO_SCALE[quick]
-        settings = PipelineSettings(
-            dataset="scenes", data_options=scale["data"], tasks=DEMO_TASKS,
-            train=scale["train"], estimator=estimator,
-            baseline_budgets=scale["baseline_budgets"], workers=workers, device=device,
-        )
+        raw = {
+            "data": {"dataset": dataset, "tasks": DEMO_TASKS[dataset], **scale["data"]},
+            "model": model or "conv",
+            "training": {**scale["train"], "device": device},
+            "study": {"workers": workers},
+            "pipeline": {"estimator": estimator, "baseline_budgets": scale["baseline_budgets"]},
+        }
+        settings = parse_settings(raw, "demo")
+        check_device(device)
         _run_and_print(settings, out)
 
     run_command(body)
@@ -58,20 +71,31 @@ def run_pipeline_command(
                                     help="Run directory (default: the config's `out`)."),
     estimator: str | None = typer.Option(None, "--estimator", "-e",
                                          help="Override: hoa, esa, exhaustive, tag, cs, proximal."),
+    model: str | None = MODEL,
 ) -> None:
     """Run study → select → finalize → evaluate → report from a YAML config."""
 
     def body() -> None:
-        from mtlgroup.config import load_run_config
+        from mtlgroup.config import ConfigError
 
-        run_config = load_run_config(config)
-        settings = run_config.to_settings()
-        if estimator is not None:
-            settings.estimator = estimator
-            settings.__post_init__()
-        _run_and_print(settings, out or Path(run_config.out))
+        settings = load_settings(config, overrides({"estimator": estimator, "model": model}))
+        try:
+            settings.check_for_run()
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
+        check_device(settings.training.device)
+        _run_and_print(settings, out or settings.out or Path("runs/run"))
 
     run_command(body)
+
+
+def parse_settings(raw: dict, source: str):  # -> Settings
+    from mtlgroup.config import ConfigError, Settings, parse_config
+
+    try:
+        return parse_config(raw, Settings, source)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def _run_and_print(settings, out: Path) -> None:

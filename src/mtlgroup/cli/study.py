@@ -15,7 +15,35 @@ from rich.console import Console
 from rich.table import Table
 
 from mtlgroup.cli.app import UsageError, app, run_command
-from mtlgroup.cli.options import N_TEST, N_TRAIN, N_VAL, resolve_tasks
+from mtlgroup.cli.options import (
+    ADDRESS,
+    BATCH_SIZE,
+    CONFIG,
+    DATA_OPTION,
+    DATA_SEED,
+    DATASET,
+    DEVICE,
+    EPOCHS,
+    EXECUTOR,
+    IMAGE_SIZE,
+    LR,
+    MAX_STEPS,
+    MODEL,
+    MODEL_OPTION,
+    N_TEST,
+    N_TRAIN,
+    N_VAL,
+    OPTIMIZER,
+    PATIENCE,
+    SCHEDULE,
+    SEED,
+    TASKS,
+    THREADS,
+    WORKERS,
+    check_device,
+    load_settings,
+    overrides,
+)
 
 EXIT_FAILED_JOBS = 1
 MAX_TABLE_ROWS = 60
@@ -24,15 +52,12 @@ MAX_TABLE_ROWS = 60
 
 @app.command("study")
 def study_command(
-    config: Path | None = typer.Option(
-        None, "--config", "-c", help="YAML config (sections data, training, study, out)."
-    ),
-    dataset: str | None = typer.Option(
-        None, "--dataset", "-d", help="Dataset name (default scenes; see `mtlgroup datasets`)."
-    ),
-    tasks: str | None = typer.Option(
-        None, "--tasks", "-t", help="Comma-separated tasks, 'all', or a task set such as 'set:1'."
-    ),
+    config: Path | None = CONFIG,
+    dataset: str | None = DATASET,
+    data: list[str] | None = DATA_OPTION,
+    tasks: str | None = TASKS,
+    model: str | None = MODEL,
+    model_option: list[str] | None = MODEL_OPTION,
     plan: str | None = typer.Option(
         None, "--plan", help="all (every subset + half-size singles), pairs (for HOA), esa."
     ),
@@ -40,13 +65,10 @@ def study_command(
         None, "--networks",
         help="Networks to train too, e.g. 'semseg+depth,normals/2' (after HOA/ESA selection).",
     ),
-    executor: str | None = typer.Option(None, "--executor", help="local (default), ray, inline."),
-    workers: int | None = typer.Option(None, "--workers", "-j", min=1,
-                                       help="Jobs at once (local: processes; ray: CPUs)."),
-    threads: int | None = typer.Option(None, "--threads", min=1,
-                                       help="Torch threads per local worker (cores/workers)."),
-    address: str | None = typer.Option(None, "--address",
-                                       help="Ray cluster address (default: start a local one)."),
+    executor: str | None = EXECUTOR,
+    workers: int | None = WORKERS,
+    threads: int | None = THREADS,
+    address: str | None = ADDRESS,
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Directory for study.sqlite and tables/*.csv."),
     cost: str | None = typer.Option(None, "--cost", help="Cost column: flops (default), nominal."),
@@ -54,49 +76,38 @@ def study_command(
                                              help="Retry jobs that failed before (default yes)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bar (default: when stderr is a terminal)."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the train split."),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
-                                         help="Optimizer steps (overrides --epochs)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
-    optimizer: str | None = typer.Option(None, "--optimizer", help="adam or sgd."),
-    schedule: str | None = typer.Option(None, "--schedule", help="constant, cosine or step."),
-    patience: int | None = typer.Option(None, "--patience", min=1,
-                                        help="Stop after this many validations without gain."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of weights and data order."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    epochs: int | None = EPOCHS,
+    max_steps: int | None = MAX_STEPS,
+    batch_size: int | None = BATCH_SIZE,
+    lr: float | None = LR,
+    optimizer: str | None = OPTIMIZER,
+    schedule: str | None = SCHEDULE,
+    patience: int | None = PATIENCE,
+    seed: int | None = SEED,
+    device: str | None = DEVICE,
     n_train: int | None = N_TRAIN,
     n_val: int | None = N_VAL,
     n_test: int | None = N_TEST,
-    image_size: int | None = typer.Option(None, "--image-size", min=8,
-                                          help="Image side in pixels."),
-    data_seed: int | None = typer.Option(None, "--data-seed", help="Seed of the generated data."),
+    image_size: int | None = IMAGE_SIZE,
+    data_seed: int | None = DATA_SEED,
 ) -> None:
     """Train the networks of a plan (one job each), resumably; write OUT/study.sqlite and the
     loss tables OUT/tables/{val,test,early}.csv for `mtlgroup select`."""
-    overrides = {
-        "data.dataset": dataset, "data.tasks": tasks, "data.n_train": n_train,
-        "data.n_val": n_val, "data.n_test": n_test, "data.image_size": image_size,
-        "data.seed": data_seed,
-        "training.epochs": epochs, "training.max_steps": max_steps,
-        "training.batch_size": batch_size, "training.lr": lr, "training.optimizer": optimizer,
-        "training.schedule": schedule, "training.patience": patience, "training.seed": seed,
-        "training.device": device,
-        "study.plan": plan, "study.networks": networks, "study.executor": executor,
-        "study.workers": workers, "study.threads_per_worker": threads,
-        "study.address": address, "study.retry_failed": retry_failed, "study.cost": cost,
-        "out": out,
+    flags = {
+        "dataset": dataset, "tasks": tasks, "n_train": n_train, "n_val": n_val,
+        "n_test": n_test, "image_size": image_size, "data_seed": data_seed, "model": model,
+        "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
+        "optimizer": optimizer, "schedule": schedule, "patience": patience, "seed": seed,
+        "device": device, "plan": plan, "networks": networks, "executor": executor,
+        "workers": workers, "threads": threads, "address": address,
+        "retry_failed": retry_failed, "cost": cost, "out": out,
     }
 
     def body() -> None:
-        from mtlgroup.config import ConfigError, StudyFileConfig, load_config
         from mtlgroup.study import StoreError
         from mtlgroup.study.executors import ExecutorUnavailable
 
-        try:
-            settings = load_config(config, StudyFileConfig, overrides)
-        except ConfigError as error:
-            raise UsageError(str(error)) from None
+        settings = load_settings(config, overrides(flags, data, model_option))
         summary_ok = run_study(
             settings, progress, expected=(StoreError, ExecutorUnavailable, ConnectionError)
         )
@@ -108,9 +119,8 @@ def study_command(
 
 def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseException], ...]
               ) -> bool:
-    """Run the study a validated :class:`~mtlgroup.config.StudyFileConfig` describes; print
-    the table and summary. Returns whether every job succeeded."""
-    from mtlgroup.device import resolve_device
+    """Run the study a validated :class:`~mtlgroup.config.Settings` describes; print the table
+    and summary. Returns whether every job succeeded."""
     from mtlgroup.study import Study, create_executor
 
     if settings.out is None:
@@ -118,21 +128,22 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     spec = settings.study
     if spec.plan is None and not spec.networks:
         raise UsageError("nothing to train: give --plan all|pairs|esa and/or --networks a+b,c/2")
-    names = resolve_tasks(settings.data.dataset, settings.data.task_text())
-    resolve_device(settings.training.device)  # fail on a bad device before any training
+    names = settings.data.task_names()
+    check_device(settings.training.device)  # fail on a bad device before any training
     train_config = settings.training.to_train_config()
     out = Path(settings.out)
     try:
         runner = create_executor(spec.executor, **spec.executor_options())
         with Study(out / "study.sqlite", settings.data.dataset, settings.data.loader_options(),
                    names, train_config, seed=settings.training.seed,
-                   device=settings.training.device) as study:
+                   device=settings.training.device, model=settings.factory()) as study:
             if spec.plan is not None:
                 study.add_plan(spec.plan)
             if spec.networks:
                 study.add_plan(spec.networks)
             typer.echo(f"study of {len(study.specs)} networks on {settings.data.dataset} "
-                       f"({', '.join(names)}) with {runner.describe()}; store {study.store.path}")
+                       f"({', '.join(names)}), model {study.model.describe()}, with "
+                       f"{runner.describe()}; store {study.store.path}")
             with runner:
                 summary = study.run(runner, progress=progress, retry_failed=spec.retry_failed)
             tables = study.tables(out / "tables", spec.cost) if study.records("done") else {}

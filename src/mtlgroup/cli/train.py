@@ -11,6 +11,8 @@ from rich.table import Table
 from mtlgroup.cli.app import app, run_command
 from mtlgroup.cli.options import (
     BATCH_SIZE,
+    CONFIG,
+    DATA_OPTION,
     DATA_SEED,
     DATASET,
     DEVICE,
@@ -18,6 +20,8 @@ from mtlgroup.cli.options import (
     IMAGE_SIZE,
     LR,
     MAX_STEPS,
+    MODEL,
+    MODEL_OPTION,
     N_TEST,
     N_TRAIN,
     N_VAL,
@@ -26,10 +30,10 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
-    DataOptions,
+    check_device,
     check_size,
-    resolve_tasks,
-    train_config,
+    load_settings,
+    overrides,
 )
 
 
@@ -41,28 +45,40 @@ def train_command(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for result.json and model.pt."),
     size: float = SIZE,
-    epochs: int = EPOCHS,
-    max_steps: int | None = MAX_STEPS,
-    batch_size: int = BATCH_SIZE,
-    lr: float = LR,
-    optimizer: str = OPTIMIZER,
-    schedule: str = SCHEDULE,
-    patience: int | None = PATIENCE,
     strategy: str = typer.Option(
         "joint", "--strategy",
         help="joint (sum of losses, one step) or stgu (selective task group updates with "
         "proximal affinity grouping; see docs/affinity.md).",
     ),
-    seed: int = SEED,
-    device: str = DEVICE,
-    dataset: str = DATASET,
+    config: Path | None = CONFIG,
+    model: str | None = MODEL,
+    model_option: list[str] | None = MODEL_OPTION,
+    epochs: int | None = EPOCHS,
+    max_steps: int | None = MAX_STEPS,
+    batch_size: int | None = BATCH_SIZE,
+    lr: float | None = LR,
+    optimizer: str | None = OPTIMIZER,
+    schedule: str | None = SCHEDULE,
+    patience: int | None = PATIENCE,
+    seed: int | None = SEED,
+    device: str | None = DEVICE,
+    dataset: str | None = DATASET,
+    data: list[str] | None = DATA_OPTION,
     n_train: int | None = N_TRAIN,
     n_val: int | None = N_VAL,
     n_test: int | None = N_TEST,
     image_size: int | None = IMAGE_SIZE,
-    data_seed: int = DATA_SEED,
+    data_seed: int | None = DATA_SEED,
 ) -> None:
-    """Train one network on some tasks; write OUT/result.json and print a per-task table."""
+    """Train one network on some tasks; write OUT/result.json and OUT/model.pt and print a
+    per-task table."""
+    flags = {
+        "tasks": tasks, "model": model, "epochs": epochs, "max_steps": max_steps,
+        "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
+        "patience": patience, "seed": seed, "device": device, "dataset": dataset,
+        "n_train": n_train, "n_val": n_val, "n_test": n_test, "image_size": image_size,
+        "data_seed": data_seed,
+    }
 
     def body() -> None:
         import torch
@@ -71,22 +87,23 @@ def train_command(
         from mtlgroup.data import load_dataset
         from mtlgroup.training import create_strategy, train_network
 
-        names = resolve_tasks(dataset, tasks)
+        settings = load_settings(config, overrides(flags, data, model_option))
         check_size(size)
+        check_device(settings.training.device)
+        names = settings.data.task_names()
         update = create_strategy(strategy)
-        config = train_config(
-            device, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, schedule=schedule, patience=patience, seed=seed,
-        )
-        options = DataOptions(dataset, n_train, n_val, n_test, image_size, data_seed)
-        data = load_dataset(dataset, **options.loader_kwargs())
-        model, result = train_network(
-            names, data, size, config, strategy=update,
-            reference_flops=CostModel(data.tasks, data.input_shape).reference_flops,
-        )
+        factory = settings.factory()
+        data_set = load_dataset(settings.data.dataset, **settings.data.loader_options())
+        factory.check(data_set.tasks.subset(names), data_set.input_shape, size)
         out.mkdir(parents=True, exist_ok=True)
+        model_net, result = train_network(
+            names, data_set, size, settings.training.to_train_config(), strategy=update,
+            reference_flops=CostModel(data_set.tasks, data_set.input_shape,
+                                      factory).reference_flops,
+            model=factory,
+        )
         result.save(out / "result.json")
-        torch.save(model.state_dict(), out / "model.pt")
+        torch.save(model_net.state_dict(), out / "model.pt")
         print_result_table(result)
         typer.echo(f"wrote {out / 'result.json'} and {out / 'model.pt'}")
 

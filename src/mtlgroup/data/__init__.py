@@ -6,19 +6,23 @@ Example:
     ('semseg', 'depth', 'normals', 'keypoints2d', 'edges2d')
 """
 
-from mtlgroup.data import scenes as _scenes  # noqa: F401  (registers it)
-from mtlgroup.data import synthetic as _synthetic  # noqa: F401  (registers it)
 from mtlgroup.data.base import Batch, LoaderSplit, MultiTaskData, Split, TensorSplit
 from mtlgroup.data.registry import (
+    DATASETS,
     DatasetEntry,
     UnknownDatasetError,
     available_datasets,
+    cached_dataset,
+    canonical_data_options,
     dataset_entry,
+    dataset_tasks,
     load_dataset,
     register_dataset,
+    resolve_tasks,
 )
 
 __all__ = [
+    "DATASETS",
     "Batch",
     "DatasetEntry",
     "LoaderSplit",
@@ -27,7 +31,11 @@ __all__ = [
     "TensorSplit",
     "UnknownDatasetError",
     "available_datasets",
+    "cached_dataset",
+    "canonical_data_options",
     "dataset_entry",
+    "dataset_tasks",
     "load_dataset",
     "register_dataset",
+    "resolve_tasks",
 ]

@@ -12,10 +12,22 @@ from mtlgroup.models.encoders import ConvEncoder, conv_widths
 from mtlgroup.models.factory import make_network
 from mtlgroup.models.heads import DenseDecoder, GlobalPool, LabelHead, VectorHead, default_head
 from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.network_factory import (
+    NETWORKS,
+    NetworkFactory,
+    NetworkFactoryError,
+    create_network,
+    register_network,
+)
 from mtlgroup.models.registry import available_encoders, create_encoder, register_encoder
 from mtlgroup.models.tracing import feature_shape
 
 __all__ = [
+    "NETWORKS",
+    "NetworkFactory",
+    "NetworkFactoryError",
+    "create_network",
+    "register_network",
     "ConvEncoder",
     "DenseDecoder",
     "GlobalPool",

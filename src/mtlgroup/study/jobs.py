@@ -21,23 +21,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mtlgroup.data.registry import cached_dataset, canonical_data_options
+from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.study.plans import Candidate
 
 if TYPE_CHECKING:
     from mtlgroup.data.base import MultiTaskData
     from mtlgroup.training import TrainConfig, TrainResult
 
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 """Bump if the layout of the hashed record changes (it would change every key)."""
 
 SPLITS = ("val", "test", "early")
@@ -54,34 +54,6 @@ def canonical_json(value: Any) -> str:
 
 def _sha256(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
-def canonical_data_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The loader's keyword arguments with its defaults filled in, so that ``{}`` and the
-    explicit defaults name the same data (and the same job keys).
-
-    Raises ``ValueError`` naming an option the dataset's loader does not accept.
-    """
-    from mtlgroup.data import dataset_entry
-
-    loader = dataset_entry(dataset).load
-    signature = inspect.signature(loader)
-    var_keyword = [n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD]
-    known = [
-        name for name, p in signature.parameters.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    unknown = sorted(set(options) - set(known))
-    if unknown and not var_keyword:
-        raise ValueError(
-            f"dataset {dataset!r} has no option {unknown[0]!r}; "
-            f"its options: {', '.join(known) or '(none)'}"
-        )
-    bound = signature.bind_partial(**options)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    extra = arguments.pop(var_keyword[0], {}) if var_keyword else {}
-    return {**arguments, **extra}
 
 
 def training_options(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -121,6 +93,7 @@ class JobSpec:
     train_config: dict[str, Any]
     seed: int = 0
     device: str = field(default="auto")
+    model: NetworkFactory = field(default_factory=NetworkFactory)
 
     @classmethod
     def create(
@@ -131,9 +104,11 @@ class JobSpec:
         train_config: TrainConfig | Mapping[str, Any] | None = None,
         seed: int = 0,
         device: str = "auto",
+        model: NetworkFactory | str | Mapping[str, Any] | None = None,
     ) -> JobSpec:
         """A spec with the dataset's loader defaults filled in and the training configuration
-        validated; ``train_config``'s own seed/device/progress are ignored (pass ``seed``)."""
+        validated; ``train_config``'s own seed/device/progress are ignored (pass ``seed``).
+        ``model`` is the network factory (default ``conv``)."""
         return cls(
             candidate=candidate,
             dataset=dataset,
@@ -141,6 +116,7 @@ class JobSpec:
             train_config=training_options(train_config or {}),
             seed=int(seed),
             device=device,
+            model=NetworkFactory.of(model),
         )
 
     def _setting_record(self) -> dict[str, Any]:
@@ -151,6 +127,7 @@ class JobSpec:
             "data": self.data_options,
             "training": self.train_config,
             "seed": self.seed,
+            "model": self.model.identity(),
         }
 
     @property
@@ -190,13 +167,15 @@ class JobSpec:
             "train_config": self.train_config,
             "seed": self.seed,
             "device": self.device,
+            "model": {"name": self.model.name, "options": dict(self.model.options)},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
         candidate = Candidate(tuple(data["tasks"]), data["size"], data["budget_fraction"])
         return cls(candidate, data["dataset"], dict(data["data_options"]),
-                   dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"))
+                   dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"),
+                   NetworkFactory.of(data.get("model")))
 
     def train_config_for(self, data: MultiTaskData) -> TrainConfig:
         """The :class:`TrainConfig` this job trains with. A candidate with a budget share
@@ -301,25 +280,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-_DATA_CACHE: OrderedDict[str, MultiTaskData] = OrderedDict()
-_DATA_CACHE_SIZE = 2
-"""Datasets a worker keeps: a study uses one; finalize after a change of options, a second."""
-
-
-def cached_dataset(dataset: str, options: Mapping[str, Any]) -> tuple[MultiTaskData, bool]:
-    """``(data, cache_hit)``: each worker process loads a dataset once and keeps it."""
-    cache_key = canonical_json([dataset, dict(options)])
-    if cache_key in _DATA_CACHE:
-        _DATA_CACHE.move_to_end(cache_key)
-        return _DATA_CACHE[cache_key], True
-    from mtlgroup.data import load_dataset
-
-    data = _DATA_CACHE[cache_key] = load_dataset(dataset, **options)
-    while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
-        _DATA_CACHE.popitem(last=False)
-    return data, False
-
-
 def run_job(spec: JobSpec) -> JobOutcome:
     """Train the job's network and return its scores, FLOPs and timing (runs in a worker)."""
     from mtlgroup.training import train_network
@@ -327,7 +287,8 @@ def run_job(spec: JobSpec) -> JobOutcome:
     started = time.perf_counter()
     data, cache_hit = cached_dataset(spec.dataset, spec.data_options)
     config = spec.train_config_for(data)
-    _, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config)
+    _, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config,
+                              model=spec.model)
     return JobOutcome.from_train_result(
         spec, result, data.input_shape, time.perf_counter() - started, cache_hit
     )

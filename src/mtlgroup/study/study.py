@@ -28,15 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mtlgroup.data.registry import (
+    cached_dataset,
+    canonical_data_options,
+    dataset_tasks,
+    resolve_tasks,
+)
+from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.progress import progress_bar
 from mtlgroup.study.executors import Executor, create_executor, error_text
-from mtlgroup.study.jobs import (
-    JobOutcome,
-    JobSpec,
-    canonical_data_options,
-    run_job,
-    training_options,
-)
+from mtlgroup.study.jobs import JobOutcome, JobSpec, run_job, training_options
 from mtlgroup.study.plans import Candidate, parse_candidate, plan_candidates
 from mtlgroup.study.store import JobRecord, StudyStore, current_owner
 
@@ -109,7 +110,8 @@ class Study:
 
     Args:
         store_path: the SQLite file (created if missing; reused to resume).
-        dataset: a registered dataset name; ``data_options`` go to its loader.
+        dataset: a registered dataset name or a user's ``package.module:function`` returning
+            :class:`~mtlgroup.data.MultiTaskData`; ``data_options`` go to its loader.
         tasks: the study's tasks (default: all of the dataset's), kept in the dataset's order.
         train_config: a :class:`~mtlgroup.training.TrainConfig` or a dict of its fields (its
             own ``seed``, ``device`` and ``progress`` are not used: pass ``seed``/``device``).
@@ -117,6 +119,13 @@ class Study:
         device: where jobs train (``auto``, ``cpu``, ``cuda``); not part of job keys.
         job_fn: the function a worker runs per job (default :func:`~mtlgroup.study.jobs.
             run_job`); it must be picklable for the process and Ray executors.
+        model: the network factory every job builds its network with (a
+            :class:`~mtlgroup.models.NetworkFactory`, ``"conv"``, ``"mlp"``,
+            ``"package.module:function"`` or ``{"name": ..., option: ...}``; default ``conv``).
+
+    A dataset or model given by import path is imported here, and before the first job starts
+    :meth:`run` builds the network of all the study's tasks once and checks its outputs, so
+    a path that does not import or a model that breaks the contract is one error up front.
 
     Call order: :meth:`add_plan` (one or more times), :meth:`run`, then :meth:`tables`;
     after selection on approximate numbers, :meth:`finalize` trains the chosen networks.
@@ -132,17 +141,17 @@ class Study:
         seed: int = 0,
         device: str = "auto",
         job_fn: JobFunction = run_job,
+        model: NetworkFactory | str | Mapping[str, Any] | None = None,
     ):
-        from mtlgroup.data import dataset_entry
-        from mtlgroup.tasks import parse_task_list
-
-        entry = dataset_entry(dataset)
         self.dataset = dataset
-        self.dataset_tasks = entry.tasks()
-        valid = self.dataset_tasks.names
-        chosen = set(valid if tasks is None else parse_task_list(list(tasks), valid))
-        self.tasks: tuple[str, ...] = tuple(t for t in valid if t in chosen)
         self.data_options = canonical_data_options(dataset, data_options or {})
+        self.dataset_tasks = dataset_tasks(dataset, self.data_options)
+        valid = self.dataset_tasks.names
+        chosen = set(resolve_tasks(dataset, None if tasks is None else list(tasks),
+                                   self.data_options))
+        self.tasks: tuple[str, ...] = tuple(t for t in valid if t in chosen)
+        self.model = NetworkFactory.of(model)
+        self._checked = False
         self.train_config = training_options(train_config or {})
         self.seed = int(seed)
         self.device = device
@@ -158,7 +167,7 @@ class Study:
             candidate = parse_candidate(candidate)
         candidate = candidate.ordered(self.tasks)
         return JobSpec(candidate, self.dataset, self.data_options, self.train_config,
-                       self.seed, self.device)
+                       self.seed, self.device, self.model)
 
     @property
     def setting(self) -> str:
@@ -198,6 +207,7 @@ class Study:
         jobs = list(dict.fromkeys(self.specs if specs is None else specs))
         if not jobs:
             raise ValueError("nothing to run: add a plan first")
+        self.check_model()
         started = time.perf_counter()
         keys = [s.key for s in jobs]
         self.store.add_jobs(jobs)
@@ -262,6 +272,16 @@ class Study:
         specs = self.add_plan(candidates)
         return self.run(executor, progress, specs=specs)
 
+    def check_model(self) -> None:
+        """Build the network of all the study's tasks once and check that it returns
+        ``{task: tensor}`` for exactly them (:class:`~mtlgroup.models.NetworkFactoryError`
+        otherwise); done once, before the first job of :meth:`run` starts."""
+        if self._checked:
+            return
+        data = cached_dataset(self.dataset, self.data_options)[0]
+        self.model.check(data.tasks.subset(self.tasks), data.input_shape)
+        self._checked = True
+
     # -- results ------------------------------------------------------------------------------
 
     def records(self, status: str | None = None) -> list[JobRecord]:
@@ -283,7 +303,7 @@ class Study:
         if not done or done[0].outcome is None:
             raise ValueError("no finished job yet: the cost unit needs the input shape")
         shape = done[0].outcome.input_shape
-        return CostModel(self.dataset_tasks.subset(self.tasks), shape).reference_flops
+        return CostModel(self.dataset_tasks.subset(self.tasks), shape, self.model).reference_flops
 
     def tables(
         self, directory: str | Path, cost: Literal["flops", "nominal"] = "flops"

@@ -21,6 +21,7 @@ from torch import nn
 
 from mtlgroup.data.base import MultiTaskData, steps_per_epoch
 from mtlgroup.device import resolve_device
+from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.progress import progress_bar
 from mtlgroup.training.callbacks import Callback, TrainState
 from mtlgroup.training.losses import check_finite, evaluate, total_loss
@@ -256,25 +257,28 @@ def train_network(
     strategy: UpdateStrategy | None = None,
     reference_flops: float | None = None,
     extra: Mapping[str, Any] | None = None,
+    model: NetworkFactory | str | Mapping[str, Any] | None = None,
 ) -> tuple[nn.Module, TrainResult]:
-    """Build the standard network for ``tasks`` at encoder ``size`` (seeded by
-    ``config.seed``), train it, and record its size and FLOPs in ``result.extra``.
+    """Build the network for ``tasks`` at encoder ``size`` with the network factory ``model``
+    (default ``conv``; seeded by ``config.seed``), train it, and record its size, FLOPs and
+    factory in ``result.extra``.
 
     ``reference_flops`` (FLOPs of one standard network) adds ``result.extra["cost"]``.
     """
     from mtlgroup.cost import count_flops
-    from mtlgroup.models import make_network
 
     config = config or TrainConfig()
+    factory = NetworkFactory.of(model)
     task_set = data.tasks.subset(tasks)
     torch.manual_seed(config.seed)
-    model = make_network(task_set, data.input_shape, size=size)
-    flops = count_flops(model, data.input_shape)
-    result = Trainer(config, callbacks, strategy).fit(model, data, task_set.names)
-    result.extra.update({"size": size, "flops": flops.total, "dataset": dict(data.spec)})
+    network = factory.build(task_set, data.input_shape, size)
+    flops = count_flops(network, data.input_shape)
+    result = Trainer(config, callbacks, strategy).fit(network, data, task_set.names)
+    result.extra.update({"size": size, "flops": flops.total, "dataset": dict(data.spec),
+                         "model": factory.identity()})
     if hasattr(strategy, "groups_over_time"):  # group-sequential strategies (stgu)
         result.extra["groups_over_time"] = strategy.groups_over_time()
     if reference_flops:
         result.extra["cost"] = flops.total / reference_flops
     result.extra.update(extra or {})
-    return model, result
+    return network, result
