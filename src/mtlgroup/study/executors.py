@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
@@ -33,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
+
+from mtlgroup.registry import Registry
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -377,6 +380,9 @@ class RayExecutor(Executor[S]):
             }
             if self.address is None:
                 options.setdefault("num_cpus", self.workers or available_cores())
+                # Workers import a user's dataset or model by path (package.module:function):
+                # give them the driver's import path, the current directory first.
+                options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": _driver_path()}})
             ray.init(address=self.address, **options)
             self._started = True
         if self._capacity is None:
@@ -430,28 +436,36 @@ def _top_up(
         in_flight[submit(spec)] = spec  # type: ignore[index]
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {
-    "inline": InlineExecutor,
-    "local": LocalExecutor,
-    "ray": RayExecutor,
-}
+def _driver_path() -> str:
+    """The driver's own import path (cwd and added folders, not the interpreter's own)."""
+    system = tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix})
+    own = [p for p in sys.path if p and os.path.isdir(p)
+           and not os.path.realpath(p).startswith(system)]
+    entries = [os.getcwd(), *own]
+    existing = os.environ.get("PYTHONPATH")
+    return os.pathsep.join(dict.fromkeys([*entries, *([existing] if existing else [])]))
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
+EXECUTORS.register("inline", InlineExecutor)
+EXECUTORS.register("local", LocalExecutor)
+EXECUTORS.register("ray", RayExecutor)
 
 
 def available_executors() -> list[str]:
-    return list(EXECUTORS)
+    return EXECUTORS.names()
 
 
 def register_executor(name: str, factory: Callable[..., Executor]) -> None:
     """Add an executor under ``name`` (e.g. one that submits to a batch scheduler)."""
-    EXECUTORS[name] = factory
+    EXECUTORS.register(name, factory, replace=True)
 
 
 def create_executor(name: str, **options: Any) -> Executor:
     """An executor by name: ``inline``, ``local`` (``workers=``, ``threads_per_worker=``) or
     ``ray`` (``address=``, ``workers=``). Options set to ``None`` are left at their defaults;
     ``inline`` ignores ``workers``."""
-    if name not in EXECUTORS:
-        raise ValueError(f"unknown executor {name!r}; expected one of: {', '.join(EXECUTORS)}")
+    builder = EXECUTORS.get(name)
     given = {k: v for k, v in options.items() if v is not None}
     if name == "inline":
         given.pop("workers", None)
@@ -459,7 +473,7 @@ def create_executor(name: str, **options: Any) -> Executor:
         if option in given and name != owner:
             flag = "--" + option.replace("_per_worker", "").replace("_", "-")
             raise ValueError(f"{flag} is for the {owner} executor, not {name!r}")
-    return EXECUTORS[name](**given)
+    return builder(**given)
 
 
 _OWN_OPTIONS = {"address": "ray", "threads_per_worker": "local"}

@@ -1,0 +1,106 @@
+"""A user's dataset and network factory by import path, through studies on every executor and
+through the command line: the case that failed for every job before ("Expected 3D or 4D input
+to conv2d")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mtlgroup.cli import app
+from mtlgroup.study import RayExecutor, Study, run_job
+
+DATASET = "userpkg.tabular:load_rows"
+MODEL = {"name": "userpkg.tabular:build_net", "hidden": 8}
+TRAINING = {"max_steps": 3, "batch_size": 16}
+runner = CliRunner()
+
+
+def study(path, model=MODEL) -> Study:
+    return Study(path / "study.sqlite", DATASET, {"n_train": 48}, None, TRAINING,
+                 device="cpu", model=model)
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_a_pairs_study_of_a_users_data_and_model_trains_every_job(tmp_path, executor):
+    with study(tmp_path) as s:
+        assert s.tasks == ("up", "also_up", "odd")
+        specs = s.add_plan("pairs")
+        summary = s.run(executor, progress=False)
+        assert summary.ok and summary.done == len(specs) == 9, summary.format()
+        tables = s.tables(tmp_path / "tables")
+        assert set(tables) == {"val", "test", "early"}
+        # The cost unit is the user's own single-task network at size 1, measured.
+        assert s.reference_flops() > 0
+        outcome = s.records("done")[0].outcome
+        assert outcome.input_shape == [6]
+
+
+def test_the_same_study_runs_on_ray_and_matches_a_local_run(tmp_path):
+    with study(tmp_path) as s:
+        specs = s.add_plan(["up+also_up", "odd"])
+        executor = RayExecutor(workers=2, object_store_memory=100 * 1024**2)
+        try:
+            summary = s.run(executor, progress=False)
+        finally:
+            executor.close()
+        assert summary.ok and summary.done == 2, summary.format()
+        records = {r.network: r for r in s.records()}
+        assert records["odd"].outcome.scores == run_job(specs[1]).scores
+
+
+def test_two_models_never_share_results(tmp_path):
+    with study(tmp_path) as first:
+        first.add_plan(["up"])
+        assert first.run("inline", progress=False).done == 1
+    with study(tmp_path, {"name": "userpkg.tabular:build_net", "hidden": 4}) as second:
+        second.add_plan(["up"])
+        assert second.run("inline", progress=False).done == 1  # trained, not reused
+
+
+@pytest.mark.parametrize("dataset,model,message", [
+    ("userpkg.tabular:nope", None, "cannot import 'userpkg.tabular:nope'"),
+    ("userpkg.tabular:load_not_data", None, "returned dict; expected mtlgroup.data"),
+    (DATASET, "userpkg.tabular:build_plain_tensor", "forward returned Tensor"),
+    (DATASET, "nomodule_here:build", "cannot import 'nomodule_here:build'"),
+])
+def test_bad_paths_fail_once_before_any_job_starts(tmp_path, dataset, model, message):
+    result = runner.invoke(app, ["study", "--dataset", dataset, "--plan", "pairs",
+                                 *(["--model", model] if model else []), "--max-steps", "1",
+                                 "--executor", "inline", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "s" / "study.sqlite").exists()
+
+
+def test_study_affinity_and_run_from_the_command_line(tmp_path):
+    common = ["--dataset", DATASET, "--model", "userpkg.tabular:build_net",
+              "--model-option", "hidden=8", "--max-steps", "3", "--batch-size", "16",
+              "--device", "cpu"]
+    result = runner.invoke(app, ["study", *common, "--plan", "pairs", "--workers", "2",
+                                 "--out", str(tmp_path / "study"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "9 trained" in result.output and "userpkg.tabular:build_net(hidden=8)" in result.output
+
+    result = runner.invoke(app, ["affinity", *common, "--method", "tag", "--out",
+                                 str(tmp_path / "tag")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "tag" / "affinity.csv").exists()
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"data: {{dataset: '{DATASET}', n_train: 48}}\n"
+        "model: {name: 'userpkg.tabular:build_net', hidden: 8}\n"
+        "training: {max_steps: 3, batch_size: 16, device: cpu}\n"
+        "study: {executor: inline}\n"
+        "pipeline: {estimator: hoa, budgets: [2, 3], baseline_budgets: [3]}\n"
+        f"out: {tmp_path / 'run'}\n"
+    )
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["tasks"] == ["up", "also_up", "odd"]
+    assert any(row["feasible"] for row in report["rows"])
