@@ -1,4 +1,4 @@
-"""Tasks: what is predicted, how it is scored, and how its head is built.
+"""Tasks: what is predicted, how it is scored, and which head factory it brings.
 
 A :class:`Task` is a frozen record. Its loss works *per sample* so that samples lacking a label for
 this task can be masked out of the mean (datasets with partial labels are supported from day one).
@@ -93,8 +93,9 @@ class Task:
             dimension of a vector target.
         loss: a name from :data:`LOSSES` or a per-sample function ``fn(pred, target) -> [B]``.
         metrics: extra metrics reported next to the loss.
-        head: optional ``factory(task, feature_shape, input_shape) -> nn.Module``; by default
-            :func:`mtlgroup.models.heads.default_head` builds one from ``kind``.
+        head: optional ``factory(task, feature_shape, input_shape) -> nn.Module``;
+            :func:`mtlgroup.models.heads.build_head` calls it, or by default
+            :func:`mtlgroup.models.heads.default_head`, which builds one from ``kind``.
     """
 
     name: str
@@ -141,12 +142,27 @@ class Task:
         return self.per_sample_loss(pred[mask], target[mask]).mean()
 
     def build_head(self, feature_shape: Sequence[int], input_shape: Sequence[int]) -> nn.Module:
-        """Build this task's head for an encoder output of ``feature_shape`` (no batch dim)."""
-        if self.head is not None:
-            return self.head(self, tuple(feature_shape), tuple(input_shape))
-        from mtlgroup.models.heads import default_head
+        """Same as :func:`mtlgroup.models.heads.build_head` ``(self, feature_shape, input_shape)``.
 
-        return default_head(self, tuple(feature_shape), tuple(input_shape))
+        Kept for callers of the method; new code calls the function. Tasks know nothing about
+        networks: the function is installed here when :mod:`mtlgroup.models` is imported.
+        """
+        if _head_builder is None:
+            raise RuntimeError(
+                "no head builder installed: import mtlgroup.models (or call "
+                "mtlgroup.models.heads.build_head) to build a task's head"
+            )
+        return _head_builder(self, tuple(feature_shape), tuple(input_shape))
+
+
+_head_builder: HeadFactory | None = None
+
+
+def install_head_builder(builder: HeadFactory) -> None:
+    """Make :meth:`Task.build_head` delegate to ``builder`` (done by :mod:`mtlgroup.models.heads`,
+    so that this module does not import the models: models import tasks)."""
+    global _head_builder
+    _head_builder = builder
 
 
 class TaskSet(Sequence[Task]):

@@ -67,3 +67,26 @@ def test_global_pool_is_the_mean_over_positions() -> None:
     tokens = maps.flatten(2).transpose(1, 2)  # [B, N, D] with the same values
     assert torch.allclose(GlobalPool()(maps), GlobalPool()(tokens), atol=1e-6)
     assert torch.allclose(GlobalPool()(maps), maps.mean(dim=(2, 3)))
+
+
+def test_build_head_honours_the_task_factory_and_task_build_head_delegates() -> None:
+    from torch import nn
+
+    from mtlgroup.models import build_head
+
+    calls = []
+
+    def factory(task: Task, feature_shape: tuple[int, ...], input_shape: tuple[int, ...]):
+        calls.append((task.name, feature_shape, input_shape))
+        return nn.Identity()
+
+    own = Task("pose", "vector", 3, head=factory)
+    assert isinstance(build_head(own, [16, 4, 4], [3, 32, 32]), nn.Identity)
+    assert calls == [("pose", (16, 4, 4), (3, 32, 32))]
+    plain = Task("room", "label", 5)
+    assert type(build_head(plain, (16, 4, 4), (3, 32, 32))) is type(
+        default_head(plain, (16, 4, 4), (3, 32, 32))
+    )
+    # The method kept for older callers builds the same heads, with no import of models in tasks.
+    assert isinstance(own.build_head((16, 4, 4), (3, 32, 32)), nn.Identity)
+    assert plain.build_head((16, 4, 4), (3, 32, 32))[1].out_features == 5

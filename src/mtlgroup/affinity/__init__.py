@@ -5,7 +5,8 @@ Every method produces the same value object, :class:`Affinity` (row = source, co
 - ``tag``: lookahead affinity from one joint training run (Fifty et al. 2021, ALGORITHMS §2);
 - ``cs``: gradient cosine similarity from the same probes;
 - ``proximal``: proximal affinity while training with selective task group updates
-  (Jeong & Yoon 2025, ALGORITHMS §3; the ``stgu`` training strategy);
+  (Jeong & Yoon 2025, ALGORITHMS §3), measured by the ``stgu`` training strategy
+  (:class:`~mtlgroup.affinity.stgu.SelectiveGroupStrategy`, which lives here);
 - ``pairwise``: the relative-performance matrix of a study's loss table (ALGORITHMS §1.3).
 
 Names are imported on first use, so reading an affinity file (``Affinity``, ``pairwise_affinity``)
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         singletons,
     )
     from mtlgroup.affinity.steps import optimizer_lookahead, sgd_lookahead
+    from mtlgroup.affinity.stgu import SelectiveGroupStrategy, measure_losses
 
 _MODULES = {
     "estimators": ("AffinityEstimator", "CosineEstimator", "ProximalEstimator", "TagEstimator",
@@ -61,6 +63,7 @@ _MODULES = {
     "callback": ("LookaheadProbe",),
     "proximal": ("ProximalAffinityTracker", "group_tasks", "proximal_samples", "singletons"),
     "steps": ("optimizer_lookahead", "sgd_lookahead"),
+    "stgu": ("SelectiveGroupStrategy", "measure_losses"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -72,11 +75,13 @@ __all__ = [  # a literal list, for linters and type checkers; must equal the nam
     "ProbeOutcome",
     "ProximalAffinityTracker",
     "ProximalEstimator",
+    "SelectiveGroupStrategy",
     "TagEstimator",
     "available_estimators",
     "create_estimator",
     "estimate_affinity",
     "group_tasks",
+    "measure_losses",
     "normalize_by_self",
     "optimizer_lookahead",
     "pairwise_affinity",

@@ -37,35 +37,40 @@ from torch import nn
 from mtlgroup.affinity.callback import LookaheadProbe
 from mtlgroup.affinity.matrix import Affinity
 from mtlgroup.affinity.steps import StepRule
+from mtlgroup.affinity.stgu import SelectiveGroupStrategy
 from mtlgroup.data.base import MultiTaskData
 from mtlgroup.models.network_factory import NetworkFactory
+from mtlgroup.registry import Registry
 from mtlgroup.training.callbacks import Callback, TrainState
 from mtlgroup.training.result import TrainResult
 from mtlgroup.training.strategies import UpdateStrategy
 from mtlgroup.training.trainer import TrainConfig, Trainer, train_network
 
-_ESTIMATORS: dict[str, type[AffinityEstimator]] = {}
+ESTIMATORS: Registry[type[AffinityEstimator]] = Registry("affinity method")
+"""Affinity estimator classes by ``method`` name (``tag``, ``cs``, ``proximal``, …)."""
 
 
 def register_estimator(cls: type[AffinityEstimator]) -> type[AffinityEstimator]:
     """Class decorator: make an estimator available by its ``method`` name."""
-    _ESTIMATORS[cls.method] = cls
-    return cls
+    return ESTIMATORS.register(cls.method, cls)
 
 
 def create_estimator(name: str, **options: Any) -> AffinityEstimator:
-    """An estimator by name (``tag``, ``cs``, ``proximal``) with its hyper-parameters."""
-    if name not in _ESTIMATORS:
-        raise ValueError(f"unknown affinity method {name!r}; available: "
-                         f"{', '.join(available_estimators())}")
+    """An estimator by name (``tag``, ``cs``, ``proximal``) with its hyper-parameters.
+
+    An unknown name raises :class:`~mtlgroup.registry.UnknownNameError` (a ``ValueError``)
+    listing the valid ones; an unknown option, a ``ValueError`` naming the method.
+    """
+    estimator = ESTIMATORS.get(name)
     try:
-        return _ESTIMATORS[name](**options)
+        return estimator(**options)
     except TypeError as error:  # an option the method does not have: say which are valid
         raise ValueError(f"affinity method {name!r}: {error}") from None
 
 
 def available_estimators() -> list[str]:
-    return sorted(_ESTIMATORS)
+    """The registered method names, sorted."""
+    return sorted(ESTIMATORS.names())
 
 
 class AffinityEstimator(ABC):
@@ -269,14 +274,7 @@ class ProximalEstimator(AffinityEstimator):
         self.preference = preference
         self.seed = seed
         self.normalize = normalize
-        self._strategy_class()(**self._strategy_params())  # validate now
-
-    @staticmethod
-    def _strategy_class() -> type:
-        # Imported here: training/__init__ imports stgu, which imports this package.
-        from mtlgroup.training.stgu import SelectiveGroupStrategy
-
-        return SelectiveGroupStrategy
+        SelectiveGroupStrategy(**self._strategy_params())  # validate now
 
     @property
     def strategy(self) -> UpdateStrategy:
@@ -291,7 +289,7 @@ class ProximalEstimator(AffinityEstimator):
         return self.training_parts()[0][0]
 
     def _make_parts(self) -> tuple[list[Callback], UpdateStrategy | None]:
-        strategy = self._strategy_class()(**self._strategy_params())
+        strategy = SelectiveGroupStrategy(**self._strategy_params())
         return [_AffinityHistory(strategy)], strategy
 
     def affinity(self) -> Affinity:

@@ -10,7 +10,14 @@ Example:
 
 from mtlgroup.models.encoders import ConvEncoder, conv_widths
 from mtlgroup.models.factory import make_network
-from mtlgroup.models.heads import DenseDecoder, GlobalPool, LabelHead, VectorHead, default_head
+from mtlgroup.models.heads import (
+    DenseDecoder,
+    GlobalPool,
+    LabelHead,
+    VectorHead,
+    build_head,
+    default_head,
+)
 from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.network_factory import (
     NETWORKS,
@@ -35,6 +42,7 @@ __all__ = [
     "MultiTaskNet",
     "VectorHead",
     "available_encoders",
+    "build_head",
     "conv_widths",
     "create_encoder",
     "default_head",

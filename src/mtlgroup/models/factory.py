@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from mtlgroup.models.heads import build_head
 from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.registry import create_encoder
 from mtlgroup.models.tracing import check_input_shape, feature_shape
@@ -30,7 +31,8 @@ def make_network(
     """A :class:`MultiTaskNet` predicting ``tasks`` from inputs of ``input_shape`` (no batch dim).
 
     Args:
-        tasks: the tasks the network carries; each head comes from ``task.build_head``.
+        tasks: the tasks the network carries; each head comes from
+            :func:`~mtlgroup.models.heads.build_head` (the task's own factory or the default).
         input_shape: one input, e.g. ``(3, 32, 32)``; its first entry is the input channels.
         size: encoder FLOP multiplier (1.0 = the standard network, 0.5 = half its FLOPs).
         encoder: a registered encoder name (see :func:`~mtlgroup.models.available_encoders`)
@@ -56,5 +58,5 @@ def make_network(
     else:
         body = create_encoder(encoder, in_channels=shape[0], size=size, **encoder_kwargs)
     features = feature_shape(body, shape)
-    heads = {task.name: task.build_head(features, shape) for task in task_set}
+    heads = {task.name: build_head(task, features, shape) for task in task_set}
     return MultiTaskNet(body, heads)

@@ -1,8 +1,9 @@
 """Task heads: dense decoders for pixel tasks, pooled classifiers for label and vector tasks.
 
-:func:`default_head` chooses one from ``task.kind``; :meth:`mtlgroup.tasks.Task.build_head` calls
-it unless the task brings its own factory. Heads only see the encoder's output shape, so they fit
-any encoder, and their widths follow the encoder's: a half-size encoder gets half-cost heads.
+:func:`build_head` builds a task's head: the task's own factory (``Task(..., head=...)``) if it
+brings one, else :func:`default_head`, which chooses one from ``task.kind``. Heads only see the
+encoder's output shape, so they fit any encoder, and their widths follow the encoder's: a
+half-size encoder gets half-cost heads.
 
 Example:
     >>> import torch
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtlgroup.models.encoders import KERNEL, ConvBNReLU
-from mtlgroup.tasks import Task
+from mtlgroup.tasks import Task, install_head_builder
 
 
 class GlobalPool(nn.Module):
@@ -128,3 +129,25 @@ def default_head(task: Task, feature_shape: Sequence[int], input_shape: Sequence
     if task.kind == "vector":
         return VectorHead(feature_shape, task.channels)
     raise ValueError(f"task {task.name}: no default head for kind {task.kind!r}")
+
+
+def build_head(task: Task, feature_shape: Sequence[int], input_shape: Sequence[int]) -> nn.Module:
+    """``task``'s head for an encoder output of ``feature_shape`` (shapes without batch dim).
+
+    The task's own factory (``task.head``) if it has one, else :func:`default_head`.
+
+    Example:
+        >>> from mtlgroup.tasks import Task
+        >>> build_head(Task("room", "label", 5), (64, 4, 4), (3, 32, 32))[1]
+        Linear(in_features=64, out_features=5, bias=True)
+        >>> own = Task("room", "label", 5, head=lambda task, features, image: nn.Identity())
+        >>> build_head(own, (64, 4, 4), (3, 32, 32))
+        Identity()
+    """
+    features, image = tuple(feature_shape), tuple(input_shape)
+    if task.head is not None:
+        return task.head(task, features, image)
+    return default_head(task, features, image)
+
+
+install_head_builder(build_head)  # Task.build_head delegates here (tasks do not import models)

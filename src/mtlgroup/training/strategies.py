@@ -4,18 +4,20 @@ The trainer owns the loop (data, evaluation, early stopping, callbacks); a strat
 update. Call order: :meth:`UpdateStrategy.setup` once before the first step, then
 :meth:`UpdateStrategy.step` once per batch. The default, :class:`JointStrategy`, sums the
 (weighted) task losses and takes one optimizer step. Group-sequential strategies (selective
-task group updates) plug in here.
+task group updates, :mod:`mtlgroup.affinity.stgu`) plug in here through :data:`STRATEGIES`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from mtlgroup.data.base import Batch
+from mtlgroup.registry import Registry
 from mtlgroup.tasks import TaskSet
 from mtlgroup.training.losses import task_losses
 
@@ -67,28 +69,30 @@ class JointStrategy(UpdateStrategy):
         return {t: loss.detach() for t, loss in losses.items()}
 
 
-_STRATEGIES: dict[str, type[UpdateStrategy]] = {"joint": JointStrategy}
+STRATEGIES: Registry[type[UpdateStrategy]] = Registry(
+    # stgu lives in affinity/ beside the proximal affinity it tracks and registers itself there;
+    # it is imported on first look-up, since affinity imports training.
+    "strategy", builtins=("mtlgroup.affinity.stgu",)
+)
+"""Update strategy classes by name (``joint``, ``stgu``, and any registered one)."""
 
 
 def register_strategy(cls: type[UpdateStrategy]) -> type[UpdateStrategy]:
     """Class decorator: make a strategy available by its ``name`` (configs and CLI)."""
-    _STRATEGIES[cls.name] = cls
-    return cls
+    return STRATEGIES.register(cls.name, cls)
 
 
-def _register_builtin() -> None:
-    # stgu lives beside its affinity tracker; importing it registers it (late, to avoid a cycle).
-    import mtlgroup.training.stgu  # noqa: F401
+def create_strategy(name: str, **options: Any) -> UpdateStrategy:
+    """A strategy by name (``joint``, ``stgu``, or any registered one).
 
-
-def create_strategy(name: str, **options) -> UpdateStrategy:
-    """A strategy by name (``joint``, ``stgu``, or any registered one)."""
-    _register_builtin()
-    if name not in _STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; available: {', '.join(sorted(_STRATEGIES))}")
-    return _STRATEGIES[name](**options)
+    An unknown name raises :class:`~mtlgroup.registry.UnknownNameError` listing the valid ones.
+    """
+    return STRATEGIES.get(name)(**options)
 
 
 def available_strategies() -> list[str]:
-    _register_builtin()
-    return sorted(_STRATEGIES)
+    """The registered strategy names, sorted."""
+    return sorted(STRATEGIES.names())
+
+
+register_strategy(JointStrategy)

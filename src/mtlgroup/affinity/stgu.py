@@ -1,5 +1,9 @@
 """Selective task group updates (STGU, Jeong & Yoon 2025; ALGORITHMS §3) as an update strategy.
 
+It lives beside the proximal affinity it tracks and registers itself as the ``stgu`` training
+strategy (the strategy registry imports this module on first look-up, so
+``create_strategy("stgu")`` works without importing it; training does not import affinity).
+
 Per batch the tasks are split into groups ``G_1..G_M`` visited in a random order. For each
 group: a forward pass on the batch, a backward pass of ``Σ_{t∈G_k} L_t``, and one optimizer step
 that touches the shared parameters and ``G_k``'s heads only. The losses of every task before and

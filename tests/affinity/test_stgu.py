@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from mtlgroup.affinity.stgu import SelectiveGroupStrategy, measure_losses
 from mtlgroup.data import load_dataset
 from mtlgroup.data.base import MultiTaskData, TensorSplit
 from mtlgroup.models import make_network
 from mtlgroup.tasks import Task, TaskSet
 from mtlgroup.training import TrainConfig, Trainer, create_strategy, task_losses
-from mtlgroup.training.stgu import SelectiveGroupStrategy, measure_losses
 
 
 @pytest.fixture(scope="module")
