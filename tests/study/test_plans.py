@@ -105,7 +105,7 @@ def test_bad_names_say_what_is_wrong(name, message):
 
 
 def test_bad_plans_and_candidates():
-    with pytest.raises(ValueError, match="unknown plan 'every'; expected one of: all, pairs, esa"):
+    with pytest.raises(ValueError, match="unknown plan 'every'; available: all, pairs, esa"):
         plan_candidates("every", ["a"])
     with pytest.raises(ValueError, match="task listed twice: a"):
         plan_candidates("all", ["a", "a"])

@@ -29,6 +29,8 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from mtlgroup.registry import Registry
+
 ESA_FRACTION = 0.2
 """Share of the full training budget an ESA candidate is trained for (ALGORITHMS §1.2)."""
 
@@ -174,26 +176,29 @@ def _esa(tasks: Sequence[str]) -> list[Candidate]:
     return [c.with_budget(ESA_FRACTION) for c in _all(tasks)]
 
 
-PLANS: dict[str, Callable[[Sequence[str]], list[Candidate]]] = {
-    "all": _all,
-    "pairs": _pairs,
-    "esa": _esa,
-}
+PlanFn = Callable[[Sequence[str]], list[Candidate]]
+"""``plan(tasks) -> candidates``."""
+
+PLANS: Registry[PlanFn] = Registry("plan")
+"""Plans by name (``all``, ``pairs``, ``esa``, and any registered one)."""
+PLANS.register("all", _all)
+PLANS.register("pairs", _pairs)
+PLANS.register("esa", _esa)
 
 
 def available_plans() -> list[str]:
-    return list(PLANS)
+    """The registered plan names, built-ins first."""
+    return PLANS.names()
 
 
 def plan_candidates(plan: str, tasks: Sequence[str]) -> list[Candidate]:
     """The candidates of a named plan (``all``, ``pairs``, ``esa``) over ``tasks``, in the
     order given (pass the dataset's task order)."""
-    if plan not in PLANS:
-        raise ValueError(f"unknown plan {plan!r}; expected one of: {', '.join(PLANS)}")
+    make = PLANS.get(plan)  # UnknownNameError (a ValueError) lists the plans
     tasks = list(tasks)
     if not tasks:
         raise ValueError("a plan needs at least one task")
     repeated = sorted({t for t in tasks if tasks.count(t) > 1})
     if repeated:
         raise ValueError(f"task listed twice: {', '.join(repeated)}")
-    return PLANS[plan](tasks)
+    return make(tasks)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mtlgroup.registry import Registry
 from mtlgroup.selection.problem import SelectionProblem, Solution
 from mtlgroup.selection.solvers.bnb import solve_bnb
 from mtlgroup.selection.solvers.brute import solve_brute_force
@@ -33,28 +34,29 @@ from mtlgroup.selection.solvers.partition_dp import solve_partition_dp
 SolverFn = Callable[..., Solution]
 """``solver(problem, *, time_limit=None, **options) -> Solution``."""
 
-_SOLVERS: dict[str, SolverFn] = {
-    "milp": solve_milp,
-    "bnb": solve_bnb,
-    "dp": solve_partition_dp,
-    "brute": solve_brute_force,
-}
+SOLVERS: Registry[SolverFn] = Registry("solver")
+"""Solver functions by name (``milp``, ``bnb``, ``dp``, ``brute``, and any registered one)."""
+SOLVERS.register("milp", solve_milp)
+SOLVERS.register("bnb", solve_bnb)
+SOLVERS.register("dp", solve_partition_dp)
+SOLVERS.register("brute", solve_brute_force)
 
 
-def register_solver(name: str, solver: SolverFn) -> None:
-    """Make ``solver`` available to :func:`solve` (and ``--solver``) as ``name``."""
-    _SOLVERS[name] = solver
+def register_solver(name: str, solver: SolverFn, *, replace: bool = False) -> None:
+    """Make ``solver`` available to :func:`solve` (and ``--solver``) as ``name``; another solver
+    under a taken name is an error unless ``replace`` is set."""
+    SOLVERS.register(name, solver, replace=replace)
 
 
 def available_solvers() -> list[str]:
-    return list(_SOLVERS)
+    """The registered solver names, built-ins first."""
+    return SOLVERS.names()
 
 
 def get_solver(name: str) -> SolverFn:
-    try:
-        return _SOLVERS[name]
-    except KeyError:
-        raise KeyError(f"unknown solver {name!r}; available: {', '.join(_SOLVERS)}") from None
+    """The solver called ``name``; :class:`~mtlgroup.registry.UnknownNameError` (a ``KeyError``)
+    lists the valid names."""
+    return SOLVERS.get(name)
 
 
 def solve(
@@ -70,6 +72,7 @@ def solve(
 
 
 __all__ = [
+    "SOLVERS",
     "SolverFn",
     "SolverTimeLimit",
     "available_solvers",
