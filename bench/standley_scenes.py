@@ -15,8 +15,8 @@ import argparse
 import statistics
 from pathlib import Path
 
-from mtlgroup.cli.run import DEMO_SCALE, DEMO_TASKS
-from mtlgroup.pipeline import STUDY_PLAN, PipelineSettings, run_pipeline
+from mtlgroup.demo import demo_settings
+from mtlgroup.pipeline import STUDY_PLAN, run_pipeline
 from mtlgroup.report import plot_tradeoff
 from mtlgroup.study import StudyStore, plan_candidates
 
@@ -30,15 +30,11 @@ def main() -> None:
     parser.add_argument("--baseline-budgets", default="1,2,3,5")
     args = parser.parse_args()
 
-    scale = DEMO_SCALE[False]
     store = args.out / "study.sqlite"
     reports = {}
     for method in METHODS:
-        settings = PipelineSettings(
-            dataset="scenes", data_options=scale["data"], tasks=DEMO_TASKS,
-            train=scale["train"], estimator=method, workers=args.workers,
-            baseline_budgets=[float(b) for b in args.baseline_budgets.split(",")],
-        )
+        settings = demo_settings("scenes", estimator=method, workers=args.workers)
+        settings.pipeline.baseline_budgets = [float(b) for b in args.baseline_budgets.split(",")]
         reports[method] = run_pipeline(settings, args.out / method, store=store,
                                        echo=lambda text: print(text, flush=True))
 

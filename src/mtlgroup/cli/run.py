@@ -11,21 +11,6 @@ from rich.table import Table
 from mtlgroup.cli.app import UsageError, app, run_command
 from mtlgroup.cli.options import MODEL, check_device, load_settings, overrides
 
-DEMO_TASKS = {
-    "scenes": ["semseg", "depth", "normals", "keypoints2d", "edges2d"],  # scenes task set 1
-    "fashion": "set:demo",
-}
-DEMO_SCALE = {
-    # Sized so that the demo finishes in minutes on two CPU cores: every network sees a few
-    # thousand 32x32 images. Results are noisier than with more data; the pipeline is the same.
-    False: {"data": {"n_train": 1000, "n_val": 250, "n_test": 250, "size": 32},
-            "train": {"epochs": 4, "batch_size": 64, "lr": 2e-3},
-            "baseline_budgets": [1.0, 3.0, 5.0]},
-    True: {"data": {"n_train": 256, "n_val": 96, "n_test": 96, "size": 32},
-           "train": {"epochs": 2, "batch_size": 64, "lr": 2e-3},
-           "baseline_budgets": [3.0]},
-}
-
 
 @app.command("demo")
 def demo_command(
@@ -46,18 +31,9 @@ def demo_command(
     heat map."""
 
     def body() -> None:
-        if dataset not in DEMO_TASKS:
-            raise UsageError(f"unknown demo dataset {dataset!r}; expected one of: "
-                             f"{', '.join(DEMO_TASKS)}")
-        scale = DEMO_SCALE[quick]
-        raw = {
-            "data": {"dataset": dataset, "tasks": DEMO_TASKS[dataset], **scale["data"]},
-            "model": model or "conv",
-            "training": {**scale["train"], "device": device},
-            "study": {"workers": workers},
-            "pipeline": {"estimator": estimator, "baseline_budgets": scale["baseline_budgets"]},
-        }
-        settings = parse_settings(raw, "demo")
+        from mtlgroup.demo import demo_settings
+
+        settings = demo_settings(dataset, quick, estimator, workers, device, model)
         check_device(device)
         _run_and_print(settings, out)
 
@@ -87,15 +63,6 @@ def run_pipeline_command(
         _run_and_print(settings, out or settings.out or Path("runs/run"))
 
     run_command(body)
-
-
-def parse_settings(raw: dict, source: str):  # -> Settings
-    from mtlgroup.config import ConfigError, Settings, parse_config
-
-    try:
-        return parse_config(raw, Settings, source)
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
 
 
 def _run_and_print(settings, out: Path) -> None:

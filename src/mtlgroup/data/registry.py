@@ -48,7 +48,8 @@ class DatasetEntry:
 
 DATASETS: Registry[DatasetEntry] = Registry(
     "dataset",
-    builtins=("mtlgroup.data.scenes", "mtlgroup.data.synthetic"),
+    builtins=("mtlgroup.data.scenes", "mtlgroup.data.synthetic", "mtlgroup.data.table",
+              "mtlgroup.data.fashion"),
 )
 
 UnknownDatasetError = UnknownNameError

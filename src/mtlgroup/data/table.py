@@ -58,6 +58,7 @@ import torch
 from torch import Tensor
 
 from mtlgroup.data.base import MultiTaskData, TensorSplit
+from mtlgroup.data.registry import DatasetEntry, register_dataset
 from mtlgroup.tasks import ACCURACY_METRIC, Metric, Task, TaskSet, l1_per_sample
 
 if TYPE_CHECKING:
@@ -800,3 +801,15 @@ def write_example_table(path: str | Path, n_rows: int = 3000, seed: int = 0) -> 
     else:
         frame.to_csv(file, index=False)
     return file
+
+
+TABLE = register_dataset(
+    DatasetEntry(
+        name="table",
+        description="a CSV or Parquet file of your own: one task per target column "
+        "(data: {path: FILE, targets: [COLUMN, ...]}; see docs/your-data.md)",
+        tasks=None,  # the target columns: known once the file is named
+        load=load_table,
+        task_sets={},
+    )
+)

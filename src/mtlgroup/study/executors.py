@@ -175,10 +175,13 @@ def _exit_when_orphaned(driver_pid: int, interval: float = 1.0) -> None:
             os._exit(1)
 
 
-def _init_worker(threads: int, driver_pid: int) -> None:
+def _init_worker(threads: int, driver_pid: int, import_path: str = "") -> None:
     # Each worker gets its share of the cores: oversubscribed OpenMP threads slow every worker
     # down (on a busy 2-core machine, two 2-thread workers run several times slower).
     os.environ["MTLGROUP_PROGRESS"] = "0"
+    # A worker forked from a long-lived fork server has the server's working directory and
+    # path, not the driver's: a user's module named by import path must import all the same.
+    sys.path[:0] = [p for p in import_path.split(os.pathsep) if p and p not in sys.path]
     threading.Thread(target=_exit_when_orphaned, args=(driver_pid,), daemon=True,
                      name="mtlgroup-orphan-watch").start()
     import torch
@@ -243,7 +246,7 @@ class LocalExecutor(Executor[S]):
                 max_workers=self.workers,
                 mp_context=_process_context(),
                 initializer=_init_worker,
-                initargs=(self.threads_per_worker, os.getpid()),
+                initargs=(self.threads_per_worker, os.getpid(), _driver_path()),
             )
         return self._pool
 
