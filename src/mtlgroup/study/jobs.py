@@ -6,6 +6,13 @@ seed and :data:`~mtlgroup.training.TRAINER_VERSION`. Its :attr:`~JobSpec.key` ha
 those, so a finished key never needs training again. Where the job runs (``device``) is carried
 along but is not part of the key.
 
+A job may also be an *affinity job* (``affinity={"method": "tag", "options": {...}}``): one
+joint training of the candidate's tasks with an affinity estimator's probes
+(:func:`mtlgroup.affinity.estimate_affinity`), whose outcome carries the affinity matrix in
+``extra["affinity"]`` (read it back with :func:`outcome_affinity`). It is a job of the study's
+setting like any other (stored, resumed, never trained twice), but not a candidate network:
+the store leaves it out of loss tables.
+
 :func:`run_job` is the function executors call in a worker: it loads the data (once per worker
 process, then from a cache), trains the network and returns a :class:`JobOutcome`.
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import socket
 import time
@@ -34,11 +42,14 @@ from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.study.plans import Candidate
 
 if TYPE_CHECKING:
+    from mtlgroup.affinity import Affinity
     from mtlgroup.data.base import MultiTaskData
     from mtlgroup.training import TrainConfig, TrainResult
 
 KEY_FORMAT = 2
-"""Bump if the layout of the hashed record changes (it would change every key)."""
+"""Bump if the layout of the hashed record changes (it would change every key). Adding the
+optional ``affinity`` entry did not: it is hashed only when set, so every key of a job without
+it is what it was, and a job with it cannot share a key with one without."""
 
 SPLITS = ("val", "test", "early")
 """Score splits a job reports: ``early`` is validation at 20% of the budget (ESA)."""
@@ -85,6 +96,8 @@ class JobSpec:
     """One training to run. Build it with :meth:`create`, which normalises the options.
 
     Two specs are equal when their keys are equal; ``device`` is not part of the key.
+    ``affinity`` (``{"method": ..., "options": {...}}``) makes it an affinity job (see the
+    module's docstring); it is part of the key.
     """
 
     candidate: Candidate
@@ -94,6 +107,7 @@ class JobSpec:
     seed: int = 0
     device: str = field(default="auto")
     model: NetworkFactory = field(default_factory=NetworkFactory)
+    affinity: Mapping[str, Any] | None = None
 
     @classmethod
     def create(
@@ -105,10 +119,12 @@ class JobSpec:
         seed: int = 0,
         device: str = "auto",
         model: NetworkFactory | str | Mapping[str, Any] | None = None,
+        affinity: Mapping[str, Any] | None = None,
     ) -> JobSpec:
         """A spec with the dataset's loader defaults filled in and the training configuration
         validated; ``train_config``'s own seed/device/progress are ignored (pass ``seed``).
-        ``model`` is the network factory (default ``conv``)."""
+        ``model`` is the network factory (default ``conv``); ``affinity`` makes it an
+        affinity job (``{"method": "tag", "options": {"every": 10}}``)."""
         return cls(
             candidate=candidate,
             dataset=dataset,
@@ -117,6 +133,7 @@ class JobSpec:
             seed=int(seed),
             device=device,
             model=NetworkFactory.of(model),
+            affinity=affinity_request(affinity),
         )
 
     def _setting_record(self) -> dict[str, Any]:
@@ -139,6 +156,8 @@ class JobSpec:
             "size": self.candidate.size,
             "budget_fraction": self.candidate.budget_fraction,
         }
+        if self.affinity is not None:  # only when set: the keys of other jobs stay as they were
+            record["network"]["affinity"] = dict(self.affinity)
         return _sha256(record)
 
     @property
@@ -168,6 +187,7 @@ class JobSpec:
             "seed": self.seed,
             "device": self.device,
             "model": {"name": self.model.name, "options": dict(self.model.options)},
+            **({"affinity": dict(self.affinity)} if self.affinity is not None else {}),
         }
 
     @classmethod
@@ -175,7 +195,7 @@ class JobSpec:
         candidate = Candidate(tuple(data["tasks"]), data["size"], data["budget_fraction"])
         return cls(candidate, data["dataset"], dict(data["data_options"]),
                    dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"),
-                   NetworkFactory.of(data.get("model")))
+                   NetworkFactory.of(data.get("model")), affinity_request(data.get("affinity")))
 
     def train_config_for(self, data: MultiTaskData) -> TrainConfig:
         """The :class:`TrainConfig` this job trains with. A candidate with a budget share
@@ -191,6 +211,23 @@ class JobSpec:
         full = config.total_steps(steps_per_epoch(data.train, config.batch_size))
         steps = max(1, round(self.candidate.budget_fraction * full))
         return dataclasses.replace(config, max_steps=steps, early_fraction=None)
+
+
+def affinity_request(affinity: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``{"method": str, "options": {...}}`` (validated JSON) or ``None``.
+
+    >>> affinity_request({"method": "tag", "options": {"every": 5}})
+    {'method': 'tag', 'options': {'every': 5}}
+    """
+    if affinity is None:
+        return None
+    unknown = sorted(set(affinity) - {"method", "options"})
+    if unknown or not isinstance(affinity.get("method"), str):
+        raise ValueError(f"an affinity job needs {{'method': str, 'options': {{...}}}}, "
+                         f"got {dict(affinity)!r}")
+    request = {"method": affinity["method"], "options": dict(affinity.get("options") or {})}
+    canonical_json(request)  # options must be JSON: they are hashed into the key
+    return request
 
 
 def _trainer_version() -> str:
@@ -227,6 +264,8 @@ class JobOutcome:
     history: list[dict[str, float]] = field(default_factory=list)
     worker: str = ""
     data_cache_hit: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Job-kind specific results (JSON), e.g. ``{"affinity": ...}`` of an affinity job."""
 
     def loss(self, split: str = "val") -> dict[str, float]:
         """Per-task loss on ``split`` (``val``, ``test`` or ``early``), in the network's task
@@ -281,14 +320,63 @@ def worker_name() -> str:
 
 
 def run_job(spec: JobSpec) -> JobOutcome:
-    """Train the job's network and return its scores, FLOPs and timing (runs in a worker)."""
+    """Train the job's network and return its scores, FLOPs and timing (runs in a worker).
+
+    An affinity job trains the joint network with its estimator's probes and returns the
+    affinity matrix in ``extra["affinity"]`` as well."""
     from mtlgroup.training import train_network
 
     started = time.perf_counter()
     data, cache_hit = cached_dataset(spec.dataset, spec.data_options)
     config = spec.train_config_for(data)
-    _, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config,
-                              model=spec.model)
-    return JobOutcome.from_train_result(
+    extra: dict[str, Any] = {}
+    if spec.affinity is None:
+        _, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config,
+                                  model=spec.model)
+    else:
+        from mtlgroup.affinity import estimate_affinity
+
+        affinity = estimate_affinity(
+            data, spec.candidate.tasks, method=spec.affinity["method"], config=config,
+            size=spec.candidate.size, model=spec.model, **spec.affinity["options"],
+        )
+        assert affinity.result is not None  # estimate_affinity always trains
+        result = affinity.result
+        extra["affinity"] = _affinity_record(affinity)
+    outcome = JobOutcome.from_train_result(
         spec, result, data.input_shape, time.perf_counter() - started, cache_hit
+    )
+    outcome.extra = extra
+    return outcome
+
+
+def _affinity_record(affinity: Affinity) -> dict[str, Any]:
+    """The affinity as JSON: its sidecar (without the training, which the outcome holds)
+    plus the matrix (NaN as ``null``)."""
+    record = affinity.sidecar()
+    record.pop("training", None)
+    record["matrix"] = [[v if math.isfinite(v) else None for v in row]
+                        for row in affinity.matrix.tolist()]
+    return record
+
+
+def outcome_affinity(outcome: JobOutcome) -> Affinity:
+    """The :class:`~mtlgroup.affinity.Affinity` an affinity job's outcome carries."""
+    import numpy as np
+
+    from mtlgroup.affinity import Affinity
+
+    record = outcome.extra.get("affinity")
+    if record is None:
+        raise ValueError(f"job {outcome.network} is not an affinity job (no affinity in its "
+                         "outcome)")
+
+    def matrix(rows: list[list[float | None]]) -> np.ndarray:
+        return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+    return Affinity(
+        tuple(record["tasks"]), matrix(record["matrix"]), record["method"],
+        dict(record["settings"]), int(record["n_probes"]),
+        [(h["step"], matrix(h["matrix"])) for h in record.get("history", [])],
+        dict(record.get("extra", {})),
     )

@@ -116,6 +116,12 @@ class JobRecord:
     def candidate(self) -> Candidate:
         return self.spec.candidate
 
+    @property
+    def is_network(self) -> bool:
+        """A candidate network's job (not an affinity job, whose joint run is no candidate
+        and stays out of the loss tables)."""
+        return self.spec.affinity is None
+
 
 _PROCESS_TOKEN = secrets.token_hex(4)
 """Told apart from an earlier process with the same PID (a restarted machine reuses PIDs)."""
@@ -386,11 +392,12 @@ class StudyStore:
         ``val`` and ``test`` come from full-budget jobs. ``early`` comes from the jobs trained
         for a share of the budget (ESA) and, for networks without one, from the validation
         losses full jobs recorded at 20% of their budget. A network found twice (two settings
-        in one store: pass ``setting``) is an error.
+        in one store: pass ``setting``) is an error. Affinity jobs are not candidates and are
+        left out.
         """
         if split not in TABLE_SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {TABLE_SPLITS}")
-        done = self.jobs("done", keys=keys, setting=setting)
+        done = [r for r in self.jobs("done", keys=keys, setting=setting) if r.is_network]
         if split == "early":
             sources = [(r, "val") for r in done if not r.candidate.is_full_budget]
             covered = {r.network for r, _ in sources}
@@ -437,7 +444,8 @@ class StudyStore:
             raise ValueError("cost='flops' needs reference_flops > 0 (FLOPs of one standard "
                              "single-task network; see mtlgroup.cost.CostModel)")
         keys = None if keys is None else list(keys)
-        records = {r.network: r for r in self.jobs("done", keys=keys, setting=setting)}
+        records = {r.network: r for r in self.jobs("done", keys=keys, setting=setting)
+                   if r.is_network}
         directory = Path(directory)
         written: dict[str, Path] = {}
         for split in TABLE_SPLITS:

@@ -37,7 +37,7 @@ from mtlgroup.data.registry import (
 from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.progress import progress_bar
 from mtlgroup.study.executors import Executor, create_executor, error_text
-from mtlgroup.study.jobs import JobOutcome, JobSpec, run_job, training_options
+from mtlgroup.study.jobs import JobOutcome, JobSpec, affinity_request, run_job, training_options
 from mtlgroup.study.plans import Candidate, parse_candidate, plan_candidates
 from mtlgroup.study.store import JobRecord, StudyStore, current_owner
 
@@ -68,6 +68,8 @@ class StudySummary:
         failed: jobs that failed in this run, with their errors.
         busy: jobs another live study was running (left to it).
         elapsed: seconds spent in the run.
+        keys: the keys of the jobs run (or skipped), in order: what a caller saves to find
+            these results in the store again.
     """
 
     total: int
@@ -77,6 +79,7 @@ class StudySummary:
     busy: int = 0
     elapsed: float = 0.0
     executor: str = ""
+    keys: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -123,9 +126,10 @@ class Study:
             :class:`~mtlgroup.models.NetworkFactory`, ``"conv"``, ``"mlp"``,
             ``"package.module:function"`` or ``{"name": ..., option: ...}``; default ``conv``).
 
-    A dataset or model given by import path is imported here, and before the first job starts
-    :meth:`run` builds the network of all the study's tasks once and checks its outputs, so
-    a path that does not import or a model that breaks the contract is one error up front.
+    A dataset or model given by import path is imported here, and the network of all the
+    study's tasks is built once and its outputs checked (:meth:`check_model`) before the store
+    is opened, so a path that does not import or a model that breaks the contract is one error
+    before anything is written or trained.
 
     Call order: :meth:`add_plan` (one or more times), :meth:`run`, then :meth:`tables`;
     after selection on approximate numbers, :meth:`finalize` trains the chosen networks.
@@ -152,6 +156,7 @@ class Study:
         self.tasks: tuple[str, ...] = tuple(t for t in valid if t in chosen)
         self.model = NetworkFactory.of(model)
         self._checked = False
+        self.check_model()
         self.train_config = training_options(train_config or {})
         self.seed = int(seed)
         self.device = device
@@ -161,13 +166,17 @@ class Study:
 
     # -- planning -----------------------------------------------------------------------------
 
-    def spec(self, candidate: Candidate | str) -> JobSpec:
-        """The job of one candidate (or network name) in this study's setting."""
+    def spec(
+        self, candidate: Candidate | str, affinity: Mapping[str, Any] | None = None
+    ) -> JobSpec:
+        """The job of one candidate (or network name) in this study's setting; with
+        ``affinity`` (``{"method": "tag", "options": {...}}``), the affinity job that trains
+        it jointly with that estimator's probes (see :mod:`mtlgroup.study.jobs`)."""
         if isinstance(candidate, str):
             candidate = parse_candidate(candidate)
         candidate = candidate.ordered(self.tasks)
         return JobSpec(candidate, self.dataset, self.data_options, self.train_config,
-                       self.seed, self.device, self.model)
+                       self.seed, self.device, self.model, affinity_request(affinity))
 
     @property
     def setting(self) -> str:
@@ -207,7 +216,6 @@ class Study:
         jobs = list(dict.fromkeys(self.specs if specs is None else specs))
         if not jobs:
             raise ValueError("nothing to run: add a plan first")
-        self.check_model()
         started = time.perf_counter()
         keys = [s.key for s in jobs]
         self.store.add_jobs(jobs)
@@ -215,7 +223,7 @@ class Study:
         if retry_failed:
             self.store.retry_failed(keys)
         status = {r.key: r.status for r in self.store.jobs(keys=keys)}
-        summary = StudySummary(total=len(jobs))
+        summary = StudySummary(total=len(jobs), keys=keys)
         summary.skipped = sum(status[k] == "done" for k in keys)
         todo = [s for s in jobs if status[s.key] == "pending"]
         summary.busy = sum(status[k] == "running" for k in keys)
@@ -275,7 +283,7 @@ class Study:
     def check_model(self) -> None:
         """Build the network of all the study's tasks once and check that it returns
         ``{task: tensor}`` for exactly them (:class:`~mtlgroup.models.NetworkFactoryError`
-        otherwise); done once, before the first job of :meth:`run` starts."""
+        otherwise); done once, when the study is made."""
         if self._checked:
             return
         data = cached_dataset(self.dataset, self.data_options)[0]
@@ -319,20 +327,17 @@ class Study:
         """Per task, the ``split`` loss of the network serving it (``served_by``: task →
         network name, as chosen on validation: the honest rule of ALGORITHMS §1).
 
-        Raises ``ValueError`` naming a network that has not been trained at full budget
-        (call :meth:`finalize` first).
+        Raises ``ValueError`` (a :class:`~mtlgroup.selection.TableError`) naming a network
+        that has not been trained at full budget (call :meth:`finalize` first).
         """
-        table = self.losses(split)
-        scores = {}
-        for task, network in served_by.items():
-            name = parse_candidate(network).ordered(self.tasks).name
-            if name not in table:
-                raise ValueError(f"network {network} has no {split} losses in the study: "
-                                 f"train it first (Study.finalize)")
-            if task not in table[name]:
-                raise ValueError(f"network {network} does not carry task {task!r}")
-            scores[task] = table[name][task]
-        return scores
+        from mtlgroup.selection.evaluate import score_served
+        from mtlgroup.selection.table import TableError
+
+        served = {t: parse_candidate(n).ordered(self.tasks).name for t, n in served_by.items()}
+        try:
+            return dict(score_served(served, self.losses(split), source=f"{split} losses").per_task)
+        except TableError as error:
+            raise TableError(f"{error}: train it first (Study.finalize)") from None
 
     def close(self) -> None:
         self.store.close()

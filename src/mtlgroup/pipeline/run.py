@@ -1,0 +1,56 @@
+"""Running the stages: :func:`run_pipeline` (all of them) and :func:`run_stage` (one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mtlgroup.pipeline.context import Echo, RunContext, budget_list, open_context
+from mtlgroup.pipeline.rows import PipelineReport
+from mtlgroup.pipeline.stages import STAGES
+
+if TYPE_CHECKING:
+    from mtlgroup.config import Settings
+
+
+def run_pipeline(
+    settings: Settings,
+    out: str | Path,
+    progress: bool | None = None,
+    echo: Echo = print,
+    store: str | Path | None = None,
+) -> PipelineReport:
+    """Run every stage (estimate → select → finalize → baselines → evaluate → report) into
+    ``out`` and return the report (also written to disk).
+
+    ``store`` (default ``out/study.sqlite``) may be shared by runs of several estimators on
+    the same setting: a network one of them trained is never trained again by another.
+    Running the same settings again retrains nothing that finished."""
+    with open_context(settings, out, echo, progress, store) as context:
+        echo(f"mtlgroup: {context.estimator.name} on {context.dataset} "
+             f"({', '.join(context.tasks)}), budgets {budget_list(context.budgets)}")
+        report = run_stages(context, STAGES.names())[-1]
+        assert isinstance(report, PipelineReport)
+        return report
+
+
+def run_stages(context: RunContext, names: Sequence[str]) -> list[Any]:
+    """Run the named stages in order on ``context``; their values."""
+    return [STAGES.get(name).run(context) for name in names]
+
+
+def run_stage(
+    name: str,
+    settings: Settings,
+    out: str | Path,
+    progress: bool | None = None,
+    echo: Echo = print,
+    store: str | Path | None = None,
+) -> Any:
+    """Run one stage alone on the run directory ``out``, from the values earlier stages
+    saved there (e.g. ``run_stage("report", settings, out)`` redraws a finished run's report
+    and returns its :class:`PipelineReport`). A missing earlier value is a
+    :class:`~mtlgroup.pipeline.context.StageMissing` naming the stage to run first."""
+    with open_context(settings, out, echo, progress, store) as context:
+        return STAGES.get(name).run(context)

@@ -1,0 +1,240 @@
+"""The stages of a run, each behind one interface: :class:`Stage` (``name``, ``run(context)``).
+
+==============  ===================================================  =========================
+stage           reads                                                writes (under ``OUT``)
+==============  ===================================================  =========================
+``estimate``    the study / the joint affinity job (trains them)      ``stages/estimate.json``,
+                                                                     ``selection_table.csv`` or
+                                                                     ``affinity.csv``
+``select``      ``estimate``                                          ``stages/select.json``
+``finalize``    ``select`` (trains the chosen networks)               ``stages/finalize.json``
+``baselines``   the budgets (trains all-task and independent nets)    ``stages/baselines.json``
+``evaluate``    ``select``, ``baselines``, the store's test losses    ``stages/evaluate.json``
+``report``      ``estimate``, ``evaluate``, ``finalize``,             ``report.json``,
+                ``baselines``, the store                              ``report.html``,
+                                                                     ``curve.png``,
+                                                                     ``affinity.png``,
+                                                                     ``tables/*.csv``
+==============  ===================================================  =========================
+
+Every stage's value is saved, so any stage can be run again alone on a run directory
+(:func:`mtlgroup.pipeline.run_stage`); the store makes a rerun of a training stage train
+nothing that finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from mtlgroup.pipeline.rows import BudgetRow
+from mtlgroup.registry import Registry
+
+if TYPE_CHECKING:
+    from mtlgroup.cost import CostModel
+    from mtlgroup.pipeline.context import RunContext
+    from mtlgroup.selection import SelectionProblem
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """One step of a run: ``run`` reads the saved values of earlier stages from the context's
+    run directory, does its work, saves its own value and returns it."""
+
+    @property
+    def name(self) -> str:
+        """The stage's name: its saved value is ``OUT/stages/<name>.json``."""
+        ...
+
+    def run(self, context: RunContext) -> Any: ...
+
+
+STAGES: Registry[Stage] = Registry("pipeline stage", builtins=("mtlgroup.pipeline.report",))
+"""The stages by name, in the order a run runs them."""
+
+
+def rows_of(value: dict[str, Any]) -> list[BudgetRow]:
+    """The budget rows of a saved ``select`` or ``evaluate`` value."""
+    return [BudgetRow.from_dict(row) for row in value["rows"]]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Train what the run's estimator needs (see :mod:`mtlgroup.pipeline.estimators`)."""
+
+    name: str = "estimate"
+
+    def run(self, context: RunContext) -> dict[str, Any]:
+        estimator = context.estimator
+        value = estimator.estimate(context)
+        return context.save(self.name, {
+            **value, "estimator": estimator.name, "chosen_on": estimator.chosen_on(),
+            "affinity_caption": estimator.affinity_caption(),
+        })
+
+
+@dataclass(frozen=True)
+class Select:
+    """Solve the selection problem at every budget; an infeasible budget is a row that says
+    why, not an error."""
+
+    name: str = "select"
+
+    def run(self, context: RunContext) -> dict[str, Any]:
+        estimate = context.load("estimate")
+        if estimate["estimator"] != context.estimator.name:
+            raise ValueError(f"{context.path('estimate')} was written by the "
+                             f"{estimate['estimator']} estimator, this run uses "
+                             f"{context.estimator.name}: run the estimate stage first")
+        problems = context.estimator.problems(context, estimate, context.budgets)
+        rows = [select_row(problem, context.solver) for problem in problems]
+        return context.save(self.name, {"rows": [row.to_dict() for row in rows]})
+
+
+def select_row(problem: SelectionProblem, solver: str) -> BudgetRow:
+    """Solve one budget's problem into its row."""
+    from mtlgroup.selection import InfeasibleError, solve
+
+    try:
+        solution = solve(problem, solver)
+    except InfeasibleError as error:
+        return BudgetRow(problem.budget, feasible=False, note=str(error))
+    return BudgetRow(
+        problem.budget, feasible=True, networks=list(solution.names),
+        served_by=dict(solution.served_by), cost=solution.cost, objective=solution.objective,
+    )
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """Train for real every chosen network that was only predicted (HOA), trained briefly
+    (ESA) or never trained (affinity groupings)."""
+
+    name: str = "finalize"
+
+    def run(self, context: RunContext) -> dict[str, Any]:
+        rows = rows_of(context.load("select"))
+        chosen = sorted({n for row in rows if row.feasible for n in row.networks})
+        jobs: dict[str, Any] = {"keys": [], "failures": []}
+        if chosen:
+            jobs = context.record("finalize (train the chosen networks)",
+                                  context.study.finalize(chosen, context.executor,
+                                                         context.progress))
+        return context.save(self.name, {"networks": chosen, **jobs})
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """At each baseline budget ``b``: one all-task network whose encoder is scaled to cost
+    ``b``, and one network per task costing ``b/n`` each. A network factory that ignores
+    ``size`` cannot be scaled: then they are trained at size 1 and the saved ``note`` says so
+    (their costs are recorded as they are)."""
+
+    name: str = "baselines"
+
+    def run(self, context: RunContext) -> dict[str, Any]:
+        plans = [baseline_plan(context, budget) for budget in context.baseline_budgets]
+        jobs: dict[str, Any] = {"keys": [], "failures": []}
+        if plans:
+            candidates = [c for plan in plans for c in plan.pop("candidates")]
+            specs = context.study.add_plan(candidates)
+            jobs = context.record("baselines (all-task and independent networks)",
+                                  context.study.run(context.executor, context.progress,
+                                                    specs=specs))
+        return context.save(self.name, {"budgets": plans, **jobs})
+
+
+def baseline_plan(context: RunContext, budget: float) -> dict[str, Any]:
+    """The baselines of one budget: names, costs, a note, and the ``candidates`` to train."""
+    from mtlgroup.study.plans import Candidate
+
+    tasks = context.tasks
+    all_size, all_note = scaled_size(context.costs, tasks, budget)
+    sizes = [scaled_size(context.costs, [t], budget / len(tasks)) for t in tasks]
+    all_task = Candidate(tuple(tasks), all_size)
+    singles = [Candidate((t,), size) for t, (size, _) in zip(tasks, sizes, strict=True)]
+    notes = dict.fromkeys(note for note in [all_note, *(n for _, n in sizes)] if note)
+    return {
+        "budget": budget, "all_task": all_task.name,
+        "independent": {s.tasks[0]: s.name for s in singles},
+        "all_task_cost": context.cost_of(all_task),
+        "independent_cost": sum(context.cost_of(s) for s in singles),
+        "note": "; ".join(notes), "candidates": [all_task, *singles],
+    }
+
+
+def scaled_size(costs: CostModel, tasks: list[str], target: float) -> tuple[float, str]:
+    """The encoder size at which ``tasks``' network costs at most ``target``, and a note
+    (empty when it could be scaled). A factory whose cost does not change with ``size`` (a
+    user's that ignores it), or a target no size reaches, gives size 1 and a note that says
+    why: a baseline is then still trained, at the cost it has."""
+    if costs.cost(tasks, 0.5) == costs.cost(tasks, 1.0):
+        return 1.0, (f"the network factory {costs.factory.describe()} ignores size: "
+                     "baselines trained at size 1, costs as built")
+    try:
+        return costs.size_for_cost(tasks, target), ""
+    except ValueError as error:
+        return 1.0, f"baselines not scaled ({error}): trained at size 1"
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """Score every row on test: the chosen networks by the honest and the min rule
+    (:func:`~mtlgroup.selection.evaluate.score_served`), and the baselines."""
+
+    name: str = "evaluate"
+
+    def run(self, context: RunContext) -> dict[str, Any]:
+        from mtlgroup.selection.evaluate import score_served
+        from mtlgroup.selection.table import TableError
+
+        rows = rows_of(context.load("select"))
+        baselines = {b["budget"]: b for b in context.load("baselines")["budgets"]}
+        name = _canonical_name(context)
+        test = {name(n): losses for n, losses in context.study.losses("test").items()}
+        for row in rows:
+            if row.feasible:
+                served = {t: name(n) for t, n in row.served_by.items()}
+                try:
+                    scores = score_served(served, test, [name(n) for n in row.networks],
+                                          source="test losses")
+                except TableError as error:  # a chosen network's training failed
+                    row.add_note(f"not scored: {error}")
+                else:
+                    row.test_total, row.test_total_min_rule = scores.total, scores.total_min_rule
+                    row.test_per_task = dict(scores.per_task)
+            if row.budget in baselines:
+                _score_baselines(row, baselines[row.budget], test, name)
+        return context.save(self.name, {"rows": [row.to_dict() for row in rows]})
+
+
+def _score_baselines(row: BudgetRow, plan: dict[str, Any],
+                     test: dict[str, dict[str, float]], name: Callable[[str], str]) -> None:
+    """Fill the baselines' totals, costs and note of one row (a baseline whose training
+    failed stays ``None``: the failure is in the report)."""
+    from mtlgroup.selection.evaluate import score_served
+    from mtlgroup.selection.table import TableError
+
+    independent = {t: name(n) for t, n in plan["independent"].items()}
+    row.all_task_cost, row.independent_cost = plan["all_task_cost"], plan["independent_cost"]
+    if plan["note"]:
+        row.add_note(plan["note"])
+    for field_name, served in (("all_task_total", dict.fromkeys(independent,
+                                                                name(plan["all_task"]))),
+                               ("independent_total", independent)):
+        try:
+            setattr(row, field_name, score_served(served, test, source="test losses").total)
+        except TableError:
+            pass
+
+
+def _canonical_name(context: RunContext) -> Callable[[str], str]:
+    """Network name → the name the store uses (tasks in the study's order)."""
+    from mtlgroup.study.plans import parse_candidate
+
+    return lambda network: parse_candidate(network).ordered(context.study.tasks).name
+
+
+for _stage in (Estimate(), Select(), Finalize(), Baselines(), Evaluate()):
+    STAGES.register(_stage.name, _stage)
