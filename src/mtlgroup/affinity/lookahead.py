@@ -99,10 +99,11 @@ class ProbeOutcome:
 def shared_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """The model's trainable shared parameters by name: ``model.shared_parameters()`` if it has
     that method (:class:`~mtlgroup.models.MultiTaskNet`), else those of ``model.encoder``."""
-    if hasattr(model, "shared_parameters"):
-        chosen = {id(p) for p in model.shared_parameters()}
-    elif isinstance(getattr(model, "encoder", None), nn.Module):
-        chosen = {id(p) for p in model.encoder.parameters()}
+    declared, encoder = getattr(model, "shared_parameters", None), getattr(model, "encoder", None)
+    if declared is not None:
+        chosen = {id(p) for p in declared()}
+    elif isinstance(encoder, nn.Module):
+        chosen = {id(p) for p in encoder.parameters()}
     else:
         raise TypeError(
             f"{type(model).__name__} exposes neither shared_parameters() nor an 'encoder' "
@@ -149,7 +150,7 @@ def probe(
         lrs = dict.fromkeys(shared, float(lr))
     names = tasks.names
     with _rng_untouched(batch.inputs.device):
-        params = dict(model.named_parameters())
+        params: dict[str, Tensor] = dict(model.named_parameters())
         outputs = functional_call(model, (params, _buffer_copies(model)), (batch.inputs,))
         losses = task_losses(outputs, batch, tasks, names)
         grads = _stacked_gradients([losses[t] for t in names], shared)

@@ -73,5 +73,5 @@ def pairwise_affinity(
             if joint is not None and joint > 0:
                 matrix[j, i] = base / joint - 1.0  # A[u, t] = R[t, u]
                 pairs += i != j
-    return Affinity(tasks, matrix, method="pairwise",
+    return Affinity(tuple(tasks), matrix, method="pairwise",
                     settings={"baseline": baseline, "source": table.source}, n_probes=pairs)

@@ -60,8 +60,9 @@ def plot_affinity(
     if path is not None:
         saved = Path(path)
         saved.parent.mkdir(parents=True, exist_ok=True)
-        ax.figure.tight_layout()
-        ax.figure.savefig(saved, dpi=110)
+        figure = ax.figure.figure  # the root figure (the figure itself, or a subfigure's parent)
+        figure.tight_layout()
+        figure.savefig(saved, dpi=110)
     if own_figure:
-        plt.close(ax.figure)
+        plt.close(ax.figure.figure)
     return saved

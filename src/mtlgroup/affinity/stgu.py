@@ -38,6 +38,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -149,7 +151,9 @@ class SelectiveGroupStrategy(UpdateStrategy):
         current weights); heads of other tasks get no gradient and do not move."""
         group = tuple(group)
         optimizer.zero_grad(set_to_none=True)
-        total = sum(losses[t] * (weights.get(t, 1.0) if weights else 1.0) for t in group)
+        total = functools.reduce(
+            operator.add, (losses[t] * (weights.get(t, 1.0) if weights else 1.0) for t in group)
+        )
         total.backward()
         for task in tasks.names:
             if task not in group:
@@ -181,8 +185,9 @@ def measure_losses(model: nn.Module, batch: Batch, tasks: TaskSet) -> dict[str, 
 
 
 def _head_parameters(model: nn.Module, task: str) -> Iterable[nn.Parameter]:
-    if hasattr(model, "task_parameters"):
-        return model.task_parameters(task)
+    declared = getattr(model, "task_parameters", None)
+    if declared is not None:
+        return declared(task)
     heads = getattr(model, "heads", None)
     if isinstance(heads, nn.ModuleDict) and task in heads:
         return heads[task].parameters()

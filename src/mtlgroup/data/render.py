@@ -541,7 +541,7 @@ def render_batch(scenes: list[Scene], size: int, return_geometry: bool = False,
     depth = image(distance[..., None] * dirs[:, 2:3])
     rgb_img = image(rgb).astype(np.float32)
     features = [image_features(x) for x in rgb_img]
-    out = {
+    out: dict[str, np.ndarray] = {
         "rgb": rgb_img,
         "semseg": kind.reshape(b, size, size).astype(np.uint8),
         "depth": depth.astype(np.float32),

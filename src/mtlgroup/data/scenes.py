@@ -97,7 +97,8 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            columns: dict[str, Any] = arrays  # (numpy's stub would match a key to allow_pickle)
+            np.savez(f, **columns)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -89,7 +89,7 @@ def esa_table(table: LossTable, early: LossTable) -> LossTable:
         TableError: ``early`` lacks a network of ``table`` or one of its tasks.
     """
     early_losses = early.by_network()
-    rows = []
+    rows: list[LossRow] = []
     for name, (network_cost, losses) in table.by_network().items():
         if name not in early_losses:
             raise TableError(f"{early.source}: no early-stopped losses for network {name!r}")

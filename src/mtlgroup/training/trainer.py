@@ -276,8 +276,9 @@ def train_network(
     result = Trainer(config, callbacks, strategy).fit(network, data, task_set.names)
     result.extra.update({"size": size, "flops": flops.total, "dataset": dict(data.spec),
                          "model": factory.identity()})
-    if hasattr(strategy, "groups_over_time"):  # group-sequential strategies (stgu)
-        result.extra["groups_over_time"] = strategy.groups_over_time()
+    groups_over_time = getattr(strategy, "groups_over_time", None)
+    if groups_over_time is not None:  # group-sequential strategies (stgu)
+        result.extra["groups_over_time"] = groups_over_time()
     if reference_flops:
         result.extra["cost"] = flops.total / reference_flops
     result.extra.update(extra or {})
