@@ -13,6 +13,7 @@ Names are imported on first use, so reading an affinity file (``Affinity``, ``pa
 does not load torch; the estimators do.
 
 Example:
+    >>> from mtlgroup.affinity import estimate_affinity
     >>> from mtlgroup.data import load_dataset
     >>> from mtlgroup.training import TrainConfig
     >>> data = load_dataset("synthetic", n_train=32, n_val=8, n_test=8)
