@@ -137,8 +137,9 @@ class Baselines:
         plans = [baseline_plan(context, budget) for budget in context.baseline_budgets]
         jobs: dict[str, Any] = {"keys": [], "failures": []}
         if plans:
-            candidates = [c for plan in plans for c in plan.pop("candidates")]
-            specs = context.study.add_plan(candidates)
+            names = [n for plan in plans for n in (plan["all_task"],
+                                                   *plan["independent"].values())]
+            specs = context.study.add_plan(names)
             jobs = context.record("baselines (all-task and independent networks)",
                                   context.study.run(context.executor, context.progress,
                                                     specs=specs))
@@ -146,7 +147,7 @@ class Baselines:
 
 
 def baseline_plan(context: RunContext, budget: float) -> dict[str, Any]:
-    """The baselines of one budget: names, costs, a note, and the ``candidates`` to train."""
+    """The baselines of one budget: their network names, costs and a note."""
     from mtlgroup.study.plans import Candidate
 
     tasks = context.tasks
@@ -160,7 +161,7 @@ def baseline_plan(context: RunContext, budget: float) -> dict[str, Any]:
         "independent": {s.tasks[0]: s.name for s in singles},
         "all_task_cost": context.cost_of(all_task),
         "independent_cost": sum(context.cost_of(s) for s in singles),
-        "note": "; ".join(notes), "candidates": [all_task, *singles],
+        "note": "; ".join(notes),
     }
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 
 def write_html_report(path: str | Path, context: Mapping[str, Any]) -> Path:
-    """Render ``templates/report.html`` with ``context`` (see :mod:`mtlgroup.pipeline` for the
-    keys it fills) and write it atomically to ``path``."""
+    """Render ``templates/report.html`` with ``context`` (see :mod:`mtlgroup.pipeline.report`
+    for the keys it fills) and write it atomically to ``path``."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
