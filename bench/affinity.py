@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 
 from mtlgroup.affinity import Affinity, LookaheadProbe, estimate_affinity, pairwise_affinity
+from mtlgroup.affinity.stgu import SelectiveGroupStrategy
 from mtlgroup.data import MultiTaskData, load_dataset
 from mtlgroup.models import make_network
 from mtlgroup.training import Callback, TrainConfig, Trainer, TrainState, UpdateStrategy
-from mtlgroup.training.stgu import SelectiveGroupStrategy
 
 
 @dataclass

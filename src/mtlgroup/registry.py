@@ -47,7 +47,7 @@ class Registry(Generic[T]):
     Args:
         kind: what the entries are, used in error messages (``"dataset"``, ``"solver"``).
         builtins: imported on first use to register the built-in entries late, where importing
-            them eagerly would create an import cycle (e.g. ``"mtlgroup.training.stgu"``).
+            them eagerly would create an import cycle (e.g. ``"mtlgroup.affinity.stgu"``).
     """
 
     def __init__(self, kind: str, builtins: tuple[str, ...] = ()):

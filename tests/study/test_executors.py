@@ -95,7 +95,7 @@ def test_create_executor_by_name():
     assert isinstance(create_executor("inline", workers=3), InlineExecutor)
     ray = create_executor("ray", address="auto", workers=2)
     assert isinstance(ray, RayExecutor) and ray.address == "auto"  # nothing started yet
-    with pytest.raises(ValueError, match="unknown executor 'slurm'; expected one of: inline"):
+    with pytest.raises(ValueError, match="unknown executor 'slurm'; available: inline, local, ray"):
         create_executor("slurm")
     with pytest.raises(ValueError, match="--address is for the ray executor"):
         create_executor("local", address="auto")

@@ -104,3 +104,29 @@ def test_study_affinity_and_run_from_the_command_line(tmp_path):
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["tasks"] == ["up", "also_up", "odd"]
     assert any(row["feasible"] for row in report["rows"])
+
+
+def test_train_takes_a_users_dataset_and_model(tmp_path):
+    result = runner.invoke(app, ["train", "--dataset", DATASET, "--tasks", "up,odd",
+                                 "--model", "userpkg.tabular:build_net", "--max-steps", "3",
+                                 "--device", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written["tasks"] == ["up", "odd"]
+    assert written["extra"]["model"]["name"] == "userpkg.tabular:build_net"
+
+
+def test_a_table_edited_on_disk_is_new_data_for_the_study(tmp_path):
+    from mtlgroup.data.table import write_example_table
+
+    path = write_example_table(tmp_path / "t.csv", n_rows=200, seed=0)
+    options = {"path": str(path), "targets": ["sales", "returns", "rating", "category"]}
+
+    def key() -> str:
+        with Study(tmp_path / "s.sqlite", "table", options, None, TRAINING, model="mlp") as s:
+            return s.spec("sales").key
+
+    before = key()
+    assert key() == before  # same file, same key: finished jobs are reused
+    write_example_table(path, n_rows=200, seed=1)
+    assert key() != before

@@ -23,6 +23,8 @@ def demo_command(
                                   help="hoa, esa, exhaustive, tag, cs or proximal."),
     model: str | None = MODEL,
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Parallel trainings."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (processes on this machine) or ray."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Run the whole pipeline on built-in data (scenes task set 1, or fashion): a pairs
@@ -33,7 +35,7 @@ def demo_command(
     def body() -> None:
         from mtlgroup.demo import demo_settings
 
-        settings = demo_settings(dataset, quick, estimator, workers, device, model)
+        settings = demo_settings(dataset, quick, estimator, workers, device, model, executor)
         check_device(device)
         _run_and_print(settings, out)
 

@@ -36,7 +36,10 @@ class DatasetEntry:
     """How to describe a dataset without loading it, and how to load it.
 
     ``tasks`` lists the tasks without loading; ``None`` when they are known only after loading
-    (a table's targets, a user's dataset), then :func:`dataset_tasks` loads it.
+    (a table's targets, a user's dataset), then :func:`dataset_tasks` loads it. ``identify``
+    (optional) takes the loader's options and returns, cheaply, what the options alone do not
+    say about the data (e.g. a hash of the file they name): it enters every job key, so a study
+    never reuses results trained on an older version of the data.
     """
 
     name: str
@@ -44,6 +47,7 @@ class DatasetEntry:
     tasks: Callable[[], TaskSet] | None
     load: Callable[..., MultiTaskData]
     task_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    identify: Callable[..., Mapping[str, Any]] | None = None
 
 
 DATASETS: Registry[DatasetEntry] = Registry(
@@ -132,6 +136,13 @@ def canonical_data_options(dataset: str, options: Mapping[str, Any]) -> dict[str
     arguments = dict(bound.arguments)
     extra = arguments.pop(var_keyword[0], {}) if var_keyword else {}
     return {**arguments, **extra}
+
+
+def data_identity(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies the data beyond its name and options (``{}`` for most datasets; a
+    table's file hash), from the entry's ``identify``."""
+    identify = dataset_entry(dataset).identify
+    return dict(identify(**options)) if identify is not None else {}
 
 
 _DATA_CACHE: OrderedDict[str, MultiTaskData] = OrderedDict()

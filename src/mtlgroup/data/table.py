@@ -388,6 +388,13 @@ def _resolve(path: str | Path) -> Path:
     return file
 
 
+def table_identity(path: str | Path, **_: Any) -> dict[str, str]:
+    """The file a table's options name, by content (its sha256) and where it is: part of every
+    job key, so a study never reuses results trained on an older version of the file."""
+    file = _resolve(path)
+    return {"file": str(file), "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+
+
 def _read(file: Path) -> _Table:
     """Read ``file`` once: hash its bytes and parse those same bytes (no race with an edit)."""
     import pandas as pd
@@ -811,5 +818,6 @@ TABLE = register_dataset(
         tasks=None,  # the target columns: known once the file is named
         load=load_table,
         task_sets={},
+        identify=table_identity,
     )
 )

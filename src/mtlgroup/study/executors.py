@@ -194,8 +194,9 @@ def _init_worker(threads: int, driver_pid: int, import_path: str = "") -> None:
 
 
 _WORKER_MODULES = ["mtlgroup.study.jobs", "mtlgroup.data", "mtlgroup.training", "mtlgroup.models",
-                   "mtlgroup.cost"]
-"""Imported once by the fork server, so that each forked worker starts with them loaded."""
+                   "mtlgroup.cost", "torch._dynamo"]
+"""Imported once by the fork server, so that each forked worker starts with them loaded
+(``torch._dynamo``: FLOP counting imports it on first use, several seconds per worker)."""
 
 
 def _process_context() -> multiprocessing.context.BaseContext:

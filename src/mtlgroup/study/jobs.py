@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mtlgroup.data.registry import cached_dataset, canonical_data_options
+from mtlgroup.data.registry import cached_dataset, canonical_data_options, data_identity
 from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.study.plans import Candidate
 
@@ -108,6 +108,7 @@ class JobSpec:
     device: str = field(default="auto")
     model: NetworkFactory = field(default_factory=NetworkFactory)
     affinity: Mapping[str, Any] | None = None
+    data_identity: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -134,6 +135,8 @@ class JobSpec:
             device=device,
             model=NetworkFactory.of(model),
             affinity=affinity_request(affinity),
+            data_identity=data_identity(dataset, canonical_data_options(dataset,
+                                                                        data_options or {})),
         )
 
     def _setting_record(self) -> dict[str, Any]:
@@ -145,6 +148,8 @@ class JobSpec:
             "training": self.train_config,
             "seed": self.seed,
             "model": self.model.identity(),
+            # Only when the dataset has one (a table's file hash): other keys stay as they were.
+            **({"data_identity": dict(self.data_identity)} if self.data_identity else {}),
         }
 
     @property
@@ -188,6 +193,7 @@ class JobSpec:
             "device": self.device,
             "model": {"name": self.model.name, "options": dict(self.model.options)},
             **({"affinity": dict(self.affinity)} if self.affinity is not None else {}),
+            **({"data_identity": dict(self.data_identity)} if self.data_identity else {}),
         }
 
     @classmethod
@@ -195,7 +201,8 @@ class JobSpec:
         candidate = Candidate(tuple(data["tasks"]), data["size"], data["budget_fraction"])
         return cls(candidate, data["dataset"], dict(data["data_options"]),
                    dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"),
-                   NetworkFactory.of(data.get("model")), affinity_request(data.get("affinity")))
+                   NetworkFactory.of(data.get("model")), affinity_request(data.get("affinity")),
+                   dict(data.get("data_identity") or {}))
 
     def train_config_for(self, data: MultiTaskData) -> TrainConfig:
         """The :class:`TrainConfig` this job trains with. A candidate with a budget share

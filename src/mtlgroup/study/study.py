@@ -31,6 +31,7 @@ from typing import Any, Literal
 from mtlgroup.data.registry import (
     cached_dataset,
     canonical_data_options,
+    data_identity,
     dataset_tasks,
     resolve_tasks,
 )
@@ -149,6 +150,7 @@ class Study:
     ):
         self.dataset = dataset
         self.data_options = canonical_data_options(dataset, data_options or {})
+        self.data_identity = data_identity(dataset, self.data_options)
         self.dataset_tasks = dataset_tasks(dataset, self.data_options)
         valid = self.dataset_tasks.names
         chosen = set(resolve_tasks(dataset, None if tasks is None else list(tasks),
@@ -176,7 +178,8 @@ class Study:
             candidate = parse_candidate(candidate)
         candidate = candidate.ordered(self.tasks)
         return JobSpec(candidate, self.dataset, self.data_options, self.train_config,
-                       self.seed, self.device, self.model, affinity_request(affinity))
+                       self.seed, self.device, self.model, affinity_request(affinity),
+                       self.data_identity)
 
     @property
     def setting(self) -> str:
