@@ -370,11 +370,13 @@ class Settings(Section):
     file. ``model`` is the network factory: a name (``conv``, ``mlp``), an import path
     ``package.module:function``, or ``{name: …, <option>: …}``."""
 
-    data: DataConfig = Field(default_factory=DataConfig)
+    # Sections are built from an empty mapping (``model_validate``), so that a default section
+    # goes through the same validators as a written one.
+    data: DataConfig = Field(default_factory=lambda: DataConfig.model_validate({}))
     model: ModelSpec = "conv"
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
-    study: StudyConfig = Field(default_factory=StudyConfig)
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    training: TrainingConfig = Field(default_factory=lambda: TrainingConfig.model_validate({}))
+    study: StudyConfig = Field(default_factory=lambda: StudyConfig.model_validate({}))
+    pipeline: PipelineConfig = Field(default_factory=lambda: PipelineConfig.model_validate({}))
     out: Path | None = None
 
     @field_validator("model")

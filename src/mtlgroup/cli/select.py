@@ -196,6 +196,7 @@ def _read_affinity(path: Path, transpose: bool) -> tuple[tuple[str, ...], Any]:
 
 def _print_solution(outcome: _Outcome, score_on: Path | None, groups: bool = False) -> None:
     solution = outcome.solution
+    assert solution is not None  # infeasible budgets are printed by the caller
     limit = f"at most {solution.budget:g} groups" if groups else f"budget {solution.budget:g}"
     typer.echo(f"{limit}: objective {solution.objective:.6g}, cost {solution.cost:g} "
                f"({solution.solver})")
@@ -251,12 +252,13 @@ def format_columns(headers: list[str], rows: list[list[str]], right: set[str]) -
 
 def _plot(outcomes: list[_Outcome], path: Path, approx: str | None) -> None:
     outcomes = [o for o in outcomes if o.solution is not None]  # infeasible budgets: no point
+    solutions = [o.solution for o in outcomes if o.solution is not None]
     tested = outcomes[0].test is not None
     label = "selection objective" + (f" ({approx}-predicted)" if approx == "hoa" else
                                      " (early-stopped)" if approx == "esa" else "")
     written = plot_budget_curve(
-        [o.solution.budget for o in outcomes],
-        [o.solution.objective for o in outcomes],
+        [s.budget for s in solutions],
+        [s.objective for s in solutions],
         path,
         test_totals=[o.test.total for o in outcomes if o.test] if tested else None,
         test_totals_min_rule=[o.test.total_min_rule for o in outcomes if o.test] if tested

@@ -27,6 +27,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from mtlgroup.models.heads import build_head
 from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.tracing import check_input_shape
 from mtlgroup.tasks import Task, TaskSet
@@ -208,5 +209,5 @@ def mlp_network(
     encoder = MLPEncoder(shape, size, **options)
     # The output shape is known without a probe run: one vector per sample.
     features = (encoder.out_features,)
-    heads = {task.name: task.build_head(features, shape) for task in task_set}
+    heads = {task.name: build_head(task, features, shape) for task in task_set}
     return MultiTaskNet(encoder, heads)

@@ -342,7 +342,8 @@ class StudyStore:
         setting: str | None = None,
     ) -> list[JobRecord]:
         """Job records in the order they were added, filtered by status, keys and setting."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str] = []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             unknown = [s for s in statuses if s not in STATUSES]

@@ -40,7 +40,7 @@ from mtlgroup.progress import progress_bar
 from mtlgroup.study.executors import Executor, create_executor, error_text
 from mtlgroup.study.jobs import JobOutcome, JobSpec, affinity_request, run_job, training_options
 from mtlgroup.study.plans import Candidate, parse_candidate, plan_candidates
-from mtlgroup.study.store import JobRecord, StudyStore, current_owner
+from mtlgroup.study.store import JobRecord, Status, StudyStore, current_owner
 
 JobFunction = Callable[[JobSpec], JobOutcome]
 
@@ -295,7 +295,7 @@ class Study:
 
     # -- results ------------------------------------------------------------------------------
 
-    def records(self, status: str | None = None) -> list[JobRecord]:
+    def records(self, status: Status | None = None) -> list[JobRecord]:
         """Store records of this study's jobs (optionally of one status), in plan order."""
         by_key = {r.key: r for r in self.store.jobs(status, keys=[s.key for s in self.specs])}
         return [by_key[s.key] for s in self.specs if s.key in by_key]
