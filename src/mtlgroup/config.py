@@ -55,6 +55,24 @@ from pydantic import (
 M = TypeVar("M", bound=BaseModel)
 
 
+_REGISTRIES = {
+    "plan": "mtlgroup.study.plans:PLANS",
+    "executor": "mtlgroup.study.executors:EXECUTORS",
+    "solver": "mtlgroup.selection.solvers:SOLVERS",
+    "estimator": "mtlgroup.pipeline.estimators:ESTIMATOR_CLASSES",
+}
+"""The registry each named setting is checked against (imported when a config is checked)."""
+
+
+def registered(kind: str, value: str) -> str:
+    """``value`` if the registry of ``kind`` has it, else the registry's error (which lists
+    the valid names)."""
+    from mtlgroup.imports import import_object
+
+    import_object(_REGISTRIES[kind]).get(value)
+    return value
+
+
 class ConfigError(ValueError):
     """A configuration file or value is invalid; the message names the file and the key."""
 
@@ -158,22 +176,12 @@ class StudyConfig(Section):
     @field_validator("plan")
     @classmethod
     def _known_plan(cls, value: str | None) -> str | None:
-        from mtlgroup.study.plans import available_plans
-
-        if value is not None and value not in available_plans():
-            raise ValueError(f"unknown plan {value!r}; expected one of: "
-                             f"{', '.join(available_plans())}")
-        return value
+        return None if value is None else registered("plan", value)
 
     @field_validator("executor")
     @classmethod
     def _known_executor(cls, value: str) -> str:
-        from mtlgroup.study.executors import available_executors
-
-        if value not in available_executors():
-            raise ValueError(f"unknown executor {value!r}; expected one of: "
-                             f"{', '.join(available_executors())}")
-        return value
+        return registered("executor", value)
 
     @field_validator("networks", mode="before")
     @classmethod
@@ -343,22 +351,12 @@ class PipelineConfig(Section):
     @field_validator("solver")
     @classmethod
     def _known_solver(cls, value: str) -> str:
-        from mtlgroup.selection import available_solvers
-
-        if value not in available_solvers():
-            raise ValueError(f"unknown solver {value!r}; expected one of: "
-                             f"{', '.join(available_solvers())}")
-        return value
+        return registered("solver", value)
 
     @field_validator("estimator")
     @classmethod
     def _known_estimator(cls, value: str) -> str:
-        from mtlgroup.pipeline import ESTIMATORS
-
-        if value not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {value!r}; expected one of: "
-                             f"{', '.join(ESTIMATORS)}")
-        return value
+        return registered("estimator", value)
 
 
 ModelSpec = str | dict[str, Any]

@@ -39,6 +39,7 @@ import torch
 
 from mtlgroup.data.base import MultiTaskData, TensorSplit
 from mtlgroup.data.registry import DatasetEntry, register_dataset
+from mtlgroup.figures import save_figure
 from mtlgroup.tasks import ACCURACY_METRIC, L1_METRIC, TargetKind, Task, TaskSet
 
 DATA_VERSION = 1
@@ -458,12 +459,7 @@ def save_preview(path: str | Path, n: int = 6, size: int = 28,
         category = CATEGORY_NAMES[int(labels["category"][i])]
         axes[i, 0].set_ylabel(f"{CLASS_NAMES[int(classes[i])]}\n{category}\n"
                               f"area {float(labels['area'][i, 0]):.2f}", fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 FASHION = register_dataset(

@@ -32,6 +32,7 @@ import torch
 from mtlgroup.data import render
 from mtlgroup.data.base import MultiTaskData, TensorSplit
 from mtlgroup.data.registry import DatasetEntry, register_dataset
+from mtlgroup.figures import save_figure
 from mtlgroup.progress import progress_bar
 from mtlgroup.tasks import ACCURACY_METRIC, ANGLE_METRIC, L1_METRIC, Task, TaskSet
 
@@ -211,12 +212,7 @@ def save_preview(path: str | Path, n: int = 4, size: int = 64, seed: int = 0) ->
             if i == 0:
                 ax.set_title(key, fontsize=8)
         axes[i, 0].set_ylabel(f"light {np.round(out['light'][i], 2)}", fontsize=6)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 SCENES = register_dataset(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mtlgroup.figures import save_figure
+
 
 def plot_tradeoff(
     budgets: Sequence[float],
@@ -25,8 +27,6 @@ def plot_tradeoff(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     markers = "osd^vx*"
     for index, (label, values) in enumerate(curves.items()):
@@ -39,7 +39,4 @@ def plot_tradeoff(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

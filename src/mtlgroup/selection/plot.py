@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from mtlgroup.figures import save_figure
+
 
 def plot_budget_curve(
     budgets: Sequence[float],
@@ -37,10 +39,7 @@ def plot_budget_curve(
             axis.set_title(title)
         axis.grid(True, alpha=0.3)
         axis.legend()
-        figure.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=120)
-    finally:
+    except BaseException:
         plt.close(figure)
-    return path
+        raise
+    return save_figure(figure, path, dpi=120)
