@@ -144,8 +144,9 @@ def open_context(
     from mtlgroup.study.executors import create_executor
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     factory = settings.factory()
+    # The study checks the data and the model before it opens its store: bad input writes
+    # nothing, not even the run directory.
     study = Study(
         Path(store) if store else out / "study.sqlite", settings.data.dataset,
         settings.data.loader_options(), settings.data.task_names(),
@@ -153,8 +154,8 @@ def open_context(
         model=factory,
     )
     try:
+        out.mkdir(parents=True, exist_ok=True)
         data = cached_dataset(study.dataset, study.data_options)[0]
-        study.check_model()
         costs = CostModel(data.tasks.subset(list(study.tasks)), data.input_shape, factory)
     except BaseException:
         study.close()
