@@ -26,7 +26,7 @@ Example (``study.yaml``)::
 >>> config = parse_config({"data": {"dataset": "synthetic", "tasks": "all", "n_train": 8},
 ...                        "training": {"epochs": 2}}, Settings)
 >>> config.training.to_train_config().epochs, config.study.executor, config.model
-(2, 'local', 'conv')
+(2, 'local', None)
 >>> config.data.loader_options()
 {'n_train': 8}
 >>> parse_config({"training": {"epochs": "two"}}, Settings)
@@ -37,7 +37,7 @@ mtlgroup.config.ConfigError: config: training.epochs: expected an integer, got '
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -304,19 +304,26 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def raw_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Read ``path`` (or start empty) and apply ``overrides`` (dotted keys such as
+    ``"training.epochs"``; ``None`` values are skipped: command-line flags not given), without
+    validating yet."""
+    raw = read_yaml(path) if path is not None else {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(raw, dotted, value)
+    return raw
+
+
 def load_config(
     path: str | Path | None,
     model: type[M],
     overrides: Mapping[str, Any] | None = None,
 ) -> M:
-    """Read ``path`` (or start empty), apply ``overrides`` (dotted keys such as
-    ``"training.epochs"``; ``None`` values are skipped: command-line flags not given) and
-    validate against ``model``."""
-    raw = read_yaml(path) if path is not None else {}
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(raw, dotted, value)
-    return parse_config(raw, model, str(path) if path is not None else "config")
+    """:func:`raw_config` validated against ``model``."""
+    return parse_config(raw_config(path, overrides), model,
+                        str(path) if path is not None else "config")
 
 
 class PipelineConfig(Section):
@@ -366,12 +373,13 @@ class Settings(Section):
     """Everything that defines a run: ``mtlgroup study``, ``run``, ``demo``, ``train`` and
     ``affinity`` read the sections they use; a flag given on the command line wins over the
     file. ``model`` is the network factory: a name (``conv``, ``mlp``), an import path
-    ``package.module:function``, or ``{name: …, <option>: …}``."""
+    ``package.module:function``, or ``{name: …, <option>: …}``; left out, the family that fits
+    the data's inputs (``conv`` for images, ``mlp`` for feature vectors such as a table's)."""
 
     # Sections are built from an empty mapping (``model_validate``), so that a default section
     # goes through the same validators as a written one.
     data: DataConfig = Field(default_factory=lambda: DataConfig.model_validate({}))
-    model: ModelSpec = "conv"
+    model: ModelSpec | None = None
     training: TrainingConfig = Field(default_factory=lambda: TrainingConfig.model_validate({}))
     study: StudyConfig = Field(default_factory=lambda: StudyConfig.model_validate({}))
     pipeline: PipelineConfig = Field(default_factory=lambda: PipelineConfig.model_validate({}))
@@ -379,18 +387,19 @@ class Settings(Section):
 
     @field_validator("model")
     @classmethod
-    def _model_is_a_factory(cls, value: ModelSpec) -> ModelSpec:
+    def _model_is_a_factory(cls, value: ModelSpec | None) -> ModelSpec | None:
         from mtlgroup.models.network_factory import NetworkFactory
 
-        factory = NetworkFactory.of(value)
-        factory.builder  # noqa: B018  (a name that is not registered or does not import)
+        if value is not None:
+            NetworkFactory.of(value).builder  # noqa: B018  (not registered, or no import)
         return value
 
-    def factory(self):  # -> mtlgroup.models.NetworkFactory (imports torch lazily)
-        """The network factory of ``model``."""
+    def factory(self, input_shape: Sequence[int]):  # -> NetworkFactory (imports torch lazily)
+        """The network factory of ``model`` for inputs of ``input_shape`` (no ``model``: the
+        built-in family that fits them, ``conv`` for images, ``mlp`` for feature vectors)."""
         from mtlgroup.models.network_factory import NetworkFactory
 
-        return NetworkFactory.of(self.model)
+        return NetworkFactory.for_inputs(self.model, input_shape)
 
     def check_for_run(self) -> Settings:
         """``mtlgroup run`` trains what ``pipeline.estimator`` needs: a study plan is an error."""

@@ -187,7 +187,7 @@ class CostModel:
     @property
     def additive(self) -> bool:
         """Whether costs add up from the encoder and each head (the built-in families)."""
-        return self.factory.is_builtin
+        return self.factory.additive
 
     def breakdown(self, size: float = 1.0) -> FlopBreakdown:
         """FLOPs of the encoder of ``size`` and of every task's head on it (built-in families;

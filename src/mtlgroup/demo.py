@@ -53,7 +53,7 @@ def demo_settings(
     raw = {
         "data": {"dataset": dataset, "tasks": DEMO_TASKS[dataset], **scale["data"],
                  **DEMO_IMAGES[dataset]},
-        "model": model or "conv",
+        "model": model,
         "training": {**scale["train"], "device": device},
         "study": {"workers": workers, "executor": executor},
         "pipeline": {"estimator": estimator, "baseline_budgets": scale["baseline_budgets"]},

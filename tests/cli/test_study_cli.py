@@ -84,9 +84,9 @@ def test_a_failing_job_is_reported_and_the_exit_code_is_1(tmp_path):
 @pytest.mark.parametrize(
     "args,yaml_text,message",
     [
-        (["--plan", "every"], None, "unknown plan 'every'; expected one of: all, pairs, esa"),
+        (["--plan", "every"], None, "unknown plan 'every'; available: all, pairs, esa"),
         (["--plan", "all", "--executor", "slurm"], None,
-         "unknown executor 'slurm'; expected one of: inline, local, ray"),
+         "unknown executor 'slurm'; available: inline, local, ray"),
         (["--plan", "all", "--address", "auto"], None, "--address is for the ray executor"),
         ([], "training:\n  epoch: 3\n", "training.epoch: unknown key; expected one of: epochs"),
         ([], "training:\n  epochs: ten\n", "training.epochs: expected an integer, got 'ten'"),

@@ -36,5 +36,5 @@ def test_a_registered_estimator_is_valid_config_and_runs(early_all, tmp_path):
 
 
 def test_an_unknown_estimator_lists_the_registered_ones():
-    with pytest.raises(ValueError, match="unknown estimator 'magic'; expected one of: hoa"):
+    with pytest.raises(ValueError, match="unknown estimator 'magic'; available: hoa"):
         tiny_settings(estimator="magic")

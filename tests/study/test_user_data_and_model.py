@@ -130,3 +130,38 @@ def test_a_table_edited_on_disk_is_new_data_for_the_study(tmp_path):
     assert key() == before  # same file, same key: finished jobs are reused
     write_example_table(path, n_rows=200, seed=1)
     assert key() != before
+
+
+def test_model_options_from_the_command_line_merge_into_the_configs_model(tmp_path):
+    from mtlgroup.cli.options import load_settings
+
+    config = tmp_path / "c.yaml"
+    config.write_text("model: {name: mlp, base_width: 32}\n")
+    settings = load_settings(config, {}, ["depth=3"])
+    assert settings.model == {"name": "mlp", "base_width": 32, "depth": 3}
+    assert load_settings(None, {"model": "mlp"}, ["depth=1"]).model == {"name": "mlp",
+                                                                        "depth": 1}
+
+
+def test_a_table_needs_no_model_and_a_wrong_family_says_which_fits(tmp_path):
+    from mtlgroup.data.table import write_example_table
+
+    path = write_example_table(tmp_path / "t.csv", n_rows=200)
+    args = ["study", "--dataset", "table", "--data", f"path={path}",
+            "--data", "targets=[sales, returns, rating, category]", "--networks", "sales",
+            "--max-steps", "1", "--executor", "inline", "--no-progress"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "model mlp" in result.output  # the family that fits feature vectors
+    result = runner.invoke(app, [*args, "--model", "conv", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "--model mlp" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_user_loader_that_raises_is_one_line(tmp_path):
+    result = runner.invoke(app, ["study", "--dataset", "userpkg.tabular:load_rows",
+                                 "--data", "features=-1", "--plan", "pairs",
+                                 "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    assert "dataset userpkg.tabular:load_rows raised RuntimeError" in result.output

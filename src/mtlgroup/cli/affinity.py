@@ -35,6 +35,7 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
+    TASKS,
     check_device,
     check_size,
     load_settings,
@@ -49,10 +50,7 @@ _GROUP_CHANGES_SHOWN = 10
 def affinity_command(
     out: Path = typer.Option(..., "--out", "-o",
                              help="Directory for affinity.csv, affinity.json, affinity.png."),
-    tasks: str = typer.Option(
-        "all", "--tasks", "-t",
-        help="Comma-separated tasks, 'all', or a task set such as 'set:1'.",
-    ),
+    tasks: str | None = TASKS,
     config: Path | None = CONFIG,
     model: str | None = MODEL,
     model_option: list[str] | None = MODEL_OPTION,
@@ -109,7 +107,8 @@ def affinity_command(
         if method == "pairwise":
             if table is None:
                 raise UsageError("--method pairwise needs --table LOSS_TABLE.csv")
-            names = None if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
+            names = (None if tasks in (None, "all")
+                     else [t.strip() for t in tasks.split(",") if t.strip()])
             affinity = pairwise_affinity(table, baseline, names)  # type: ignore[arg-type]
         else:
             if table is not None:
@@ -132,14 +131,14 @@ def affinity_command(
     def _train(estimator):
         from mtlgroup.data import load_dataset
 
-        settings = load_settings(config, overrides(flags, data, model_option))
+        settings = load_settings(config, overrides(flags, data), model_option)
         names = settings.data.task_names()
         if len(names) < 2:
             raise UsageError(f"affinity needs at least two tasks, got {', '.join(names)}")
         check_size(size)
         check_device(settings.training.device)
-        factory = settings.factory()
         data_set = load_dataset(settings.data.dataset, **settings.data.loader_options())
+        factory = settings.factory(data_set.input_shape)
         factory.check(data_set.tasks.subset(names), data_set.input_shape, size)
         out.mkdir(parents=True, exist_ok=True)
         config_ = settings.training.to_train_config()

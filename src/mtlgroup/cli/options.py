@@ -41,9 +41,10 @@ DATA_OPTION = typer.Option(
 TASKS = typer.Option(None, "--tasks", "-t",
                      help="Comma-separated tasks, 'all' (default), or a task set such as 'set:1'.")
 MODEL = typer.Option(
-    None, "--model", "-m",
-    help="Network factory: conv (default, images), mlp (tables), or your own "
-    "package.module:function(tasks, input_shape, size, **options) returning an nn.Module.",
+    None, "--model",
+    help="Network factory: conv (images), mlp (feature vectors, tables), or your own "
+    "package.module:function(tasks, input_shape, size, **options) returning an nn.Module "
+    "(default: conv for image inputs, mlp otherwise).",
 )
 MODEL_OPTION = typer.Option(None, "--model-option",
                             help="An option of the network factory KEY=VALUE (repeatable).")
@@ -110,26 +111,34 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
     return parsed
 
 
-def overrides(flags: dict[str, Any], data: list[str] | None = None,
-              model_options: list[str] | None = None) -> dict[str, Any]:
-    """The settings keys the given flags set (flags left at ``None`` set nothing)."""
+def overrides(flags: dict[str, Any], data: list[str] | None = None) -> dict[str, Any]:
+    """The settings keys the given flags set (flags left at ``None`` set nothing); ``data`` are
+    ``--data KEY=VALUE`` loader options."""
     result: dict[str, Any] = {FLAG_KEYS[name]: value for name, value in flags.items()
                               if value is not None}
     for key, value in parse_assignments(data, "--data").items():
         result[f"data.{key}"] = value
-    extra = parse_assignments(model_options, "--model-option")
-    if extra:
-        result["model"] = {"name": flags.get("model") or "conv", **extra}
     return result
 
 
-def load_settings(config: Path | None, given: dict[str, Any]):  # -> Settings
-    """The settings of ``config`` (or the defaults) with the flags in ``given`` applied;
-    a bad key or value is a :class:`UsageError` that names it."""
-    from mtlgroup.config import ConfigError, Settings, load_config
+def load_settings(config: Path | None, given: dict[str, Any],
+                  model_options: list[str] | None = None):  # -> Settings
+    """The settings of ``config`` (or the defaults) with the flags in ``given`` applied, and
+    ``--model-option KEY=VALUE`` merged into the model (of the flags or of the file); a bad
+    key or value is a :class:`UsageError` that names it."""
+    from mtlgroup.config import ConfigError, Settings, parse_config, raw_config
 
     try:
-        return load_config(config, Settings, given)
+        raw = raw_config(config, given)
+        extra = parse_assignments(model_options, "--model-option")
+        if extra:
+            model = raw.get("model")
+            spec = {"name": model} if isinstance(model, str) else dict(model or {})
+            if "name" not in spec:
+                raise UsageError("--model-option needs a model to set it on: give --model NAME "
+                                 "(or model: in the config)")
+            raw["model"] = {**spec, **extra}
+        return parse_config(raw, Settings, str(config) if config is not None else "config")
     except ConfigError as error:
         raise UsageError(str(error)) from None
 

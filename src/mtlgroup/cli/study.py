@@ -107,7 +107,7 @@ def study_command(
         from mtlgroup.study import StoreError
         from mtlgroup.study.executors import ExecutorUnavailable
 
-        settings = load_settings(config, overrides(flags, data, model_option))
+        settings = load_settings(config, overrides(flags, data), model_option)
         summary_ok = run_study(
             settings, progress, expected=(StoreError, ExecutorUnavailable, ConnectionError)
         )
@@ -136,7 +136,7 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
         runner = create_executor(spec.executor, **spec.executor_options())
         with Study(out / "study.sqlite", settings.data.dataset, settings.data.loader_options(),
                    names, train_config, seed=settings.training.seed,
-                   device=settings.training.device, model=settings.factory()) as study:
+                   device=settings.training.device, model=settings.model) as study:
             if spec.plan is not None:
                 study.add_plan(spec.plan)
             if spec.networks:

@@ -87,13 +87,13 @@ def train_command(
         from mtlgroup.data import load_dataset
         from mtlgroup.training import create_strategy, train_network
 
-        settings = load_settings(config, overrides(flags, data, model_option))
+        settings = load_settings(config, overrides(flags, data), model_option)
         check_size(size)
         check_device(settings.training.device)
         names = settings.data.task_names()
         update = create_strategy(strategy)
-        factory = settings.factory()
         data_set = load_dataset(settings.data.dataset, **settings.data.loader_options())
+        factory = settings.factory(data_set.input_shape)
         factory.check(data_set.tasks.subset(names), data_set.input_shape, size)
         out.mkdir(parents=True, exist_ok=True)
         model_net, result = train_network(

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from mtlgroup.data.base import MultiTaskData, TensorSplit
-from mtlgroup.data.registry import DatasetEntry, register_dataset
+from mtlgroup.data.registry import DatasetEntry, register_dataset, versioned
 from mtlgroup.figures import save_figure
 from mtlgroup.tasks import ACCURACY_METRIC, L1_METRIC, TargetKind, Task, TaskSet
 
@@ -471,5 +471,6 @@ FASHION = register_dataset(
         tasks=fashion_tasks,
         load=load_fashion,
         task_sets={"all": fashion_tasks().names, "demo": TASK_SET_DEMO},
+        identify=versioned(version=DATA_VERSION),
     )
 )

@@ -39,7 +39,10 @@ class DatasetEntry:
     (a table's targets, a user's dataset), then :func:`dataset_tasks` loads it. ``identify``
     (optional) takes the loader's options and returns, cheaply, what the options alone do not
     say about the data (e.g. a hash of the file they name): it enters every job key, so a study
-    never reuses results trained on an older version of the data.
+    never reuses results trained on an older version of the data. ``resolve`` (optional) maps
+    the options to their canonical form where the same data can be named in several ways, e.g.
+    a relative file path to an absolute one, so that worker processes with another working
+    directory read the same file.
     """
 
     name: str
@@ -48,6 +51,7 @@ class DatasetEntry:
     load: Callable[..., MultiTaskData]
     task_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     identify: Callable[..., Mapping[str, Any]] | None = None
+    resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 DATASETS: Registry[DatasetEntry] = Registry(
@@ -85,7 +89,10 @@ def _user_entry(path: str) -> DatasetEntry:
 
     @functools.wraps(function)
     def load(*args: Any, **options: Any) -> MultiTaskData:
-        data = function(*args, **options)
+        try:
+            data = function(*args, **options)
+        except Exception as error:  # the user's code failed: one line that says where
+            raise ValueError(f"dataset {path} raised {type(error).__name__}: {error}") from error
         if not isinstance(data, MultiTaskData):
             raise ValueError(f"dataset {path} returned {type(data).__name__}; expected "
                              "mtlgroup.data.MultiTaskData")
@@ -113,8 +120,8 @@ def canonical_data_options(dataset: str, options: Mapping[str, Any]) -> dict[str
     Raises ``ValueError`` naming an option the dataset's loader does not accept, or a missing
     required one.
     """
-    loader = dataset_entry(dataset).load
-    signature = inspect.signature(loader)
+    entry = dataset_entry(dataset)
+    signature = inspect.signature(entry.load)
     var_keyword = [n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD]
     known = [
         name for name, p in signature.parameters.items()
@@ -135,7 +142,14 @@ def canonical_data_options(dataset: str, options: Mapping[str, Any]) -> dict[str
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     extra = arguments.pop(var_keyword[0], {}) if var_keyword else {}
-    return {**arguments, **extra}
+    canonical = {**arguments, **extra}
+    return entry.resolve(canonical) if entry.resolve is not None else canonical
+
+
+def versioned(**identity: Any) -> Callable[..., dict[str, Any]]:
+    """An ``identify`` for datasets whose options say everything but the code's version:
+    ``identify=versioned(generator_version=3)``."""
+    return lambda **_: dict(identity)
 
 
 def data_identity(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,7 +166,9 @@ _DATA_CACHE_SIZE = 2
 
 def cached_dataset(dataset: str, options: Mapping[str, Any]) -> tuple[MultiTaskData, bool]:
     """``(data, cache_hit)``: each process loads a dataset once per options and keeps it."""
-    cache_key = json.dumps([dataset, dict(options)], sort_keys=True, default=str)
+    # The identity too: a table edited on disk is new data, even in a process that loaded it.
+    identity = data_identity(dataset, options)
+    cache_key = json.dumps([dataset, dict(options), identity], sort_keys=True, default=str)
     if cache_key in _DATA_CACHE:
         _DATA_CACHE.move_to_end(cache_key)
         return _DATA_CACHE[cache_key], True

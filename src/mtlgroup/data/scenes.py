@@ -31,7 +31,7 @@ import torch
 
 from mtlgroup.data import render
 from mtlgroup.data.base import MultiTaskData, TensorSplit
-from mtlgroup.data.registry import DatasetEntry, register_dataset
+from mtlgroup.data.registry import DatasetEntry, register_dataset, versioned
 from mtlgroup.figures import save_figure
 from mtlgroup.progress import progress_bar
 from mtlgroup.tasks import ACCURACY_METRIC, ANGLE_METRIC, L1_METRIC, Task, TaskSet
@@ -223,5 +223,6 @@ SCENES = register_dataset(
         tasks=scenes_tasks,
         load=load_scenes,
         task_sets={"1": TASK_SET_1, "2": TASK_SET_2},
+        identify=versioned(generator_version=GENERATOR_VERSION),
     )
 )

@@ -388,11 +388,18 @@ def _resolve(path: str | Path) -> Path:
     return file
 
 
-def table_identity(path: str | Path, **_: Any) -> dict[str, str]:
-    """The file a table's options name, by content (its sha256) and where it is: part of every
-    job key, so a study never reuses results trained on an older version of the file."""
+def absolute_path(options: dict[str, Any]) -> dict[str, Any]:
+    """The options with ``path`` made absolute (relative to the working directory now), so
+    that workers started elsewhere read the same file."""
+    return {**options, "path": str(Path(options["path"]).expanduser().absolute())}
+
+
+def table_identity(path: str | Path, **_: Any) -> dict[str, Any]:
+    """The content of the file a table's options name (its sha256) and this loader's version:
+    part of every job key, so a study never reuses results trained on an older version of the
+    file (the options already hold its absolute path)."""
     file = _resolve(path)
-    return {"file": str(file), "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    return {"sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "version": TABLE_VERSION}
 
 
 def _read(file: Path) -> _Table:
@@ -819,5 +826,6 @@ TABLE = register_dataset(
         load=load_table,
         task_sets={},
         identify=table_identity,
+        resolve=absolute_path,
     )
 )

@@ -23,7 +23,7 @@ from mtlgroup.models.network_factory import NETWORKS, register_network
 from mtlgroup.tasks import Task, TaskSet
 
 
-@register_network("conv", version=1)
+@register_network("conv", version=1, additive=True)
 def conv_network(
     tasks: TaskSet | Sequence[Task], input_shape: Sequence[int], size: float = 1.0,
     **options: Any,
@@ -32,7 +32,7 @@ def conv_network(
     return make_network(tasks, input_shape, size=size, encoder="conv", **options)
 
 
-@register_network("mlp", version=1)
+@register_network("mlp", version=1, additive=True)
 def mlp_network(
     tasks: TaskSet | Sequence[Task], input_shape: Sequence[int], size: float = 1.0,
     **options: Any,

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,18 +52,29 @@ class NetworkFactoryError(ValueError):
     """A factory that cannot be resolved, or builds a network that breaks the contract."""
 
 
-def register_network(name: str, *, version: int | str = 1) -> Callable[[NetworkBuilder],
-                                                                       NetworkBuilder]:
+def register_network(
+    name: str, *, version: int | str = 1, additive: bool = False
+) -> Callable[[NetworkBuilder], NetworkBuilder]:
     """Decorator: make a builder available as ``model: NAME`` (configs) and ``--model NAME``.
 
-    ``version`` enters job keys: bump it when the builder changes what it builds.
+    ``version`` enters job keys: bump it when the builder changes what it builds. ``additive``
+    promises that the builder returns a :class:`~mtlgroup.models.MultiTaskNet` whose heads do
+    not depend on which other tasks it carries, so the cost of any subset is the encoder's plus
+    its heads' (measured once per size); otherwise every network is measured on its own.
     """
 
     def decorate(builder: NetworkBuilder) -> NetworkBuilder:
         builder.version = version  # type: ignore[attr-defined]
+        builder.additive = additive  # type: ignore[attr-defined]
         return NETWORKS.register(name, builder)
 
     return decorate
+
+
+def default_model(input_shape: Sequence[int]) -> str:
+    """The built-in family for inputs of ``input_shape``: ``conv`` for images ``[C, H, W]``,
+    ``mlp`` for anything else (feature vectors)."""
+    return "conv" if len(tuple(input_shape)) == 3 else "mlp"
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,14 @@ class NetworkFactory:
             f"model: expected a name, an import path or a mapping, got {type(spec).__name__}"
         )
 
+    @classmethod
+    def for_inputs(
+        cls, spec: NetworkFactory | str | Mapping[str, Any] | None, input_shape: Sequence[int]
+    ) -> NetworkFactory:
+        """Like :meth:`of`, but ``None`` picks the built-in family that fits the inputs
+        (:func:`default_model`: ``conv`` for images, ``mlp`` for feature vectors)."""
+        return cls(default_model(input_shape)) if spec is None else cls.of(spec)
+
     # -- resolving ----------------------------------------------------------------------------
 
     @property
@@ -132,6 +152,13 @@ class NetworkFactory:
     def version(self) -> int | str | None:
         return getattr(self.builder, "version", None)
 
+    @property
+    def additive(self) -> bool:
+        """Whether a network's cost is its encoder's plus its heads' (see
+        :func:`register_network`); a user's builder is measured network by network unless it
+        sets ``additive = True`` on itself."""
+        return bool(getattr(self.builder, "additive", False))
+
     def identity(self) -> dict[str, Any]:
         """What enters job keys: name, options and the builder's version."""
         return {"name": self.name, "options": dict(self.options), "version": self.version}
@@ -154,14 +181,26 @@ class NetworkFactory:
         task_set = tasks if isinstance(tasks, TaskSet) else TaskSet(tasks)
         if len(task_set) == 0:
             raise NetworkFactoryError("a network needs at least one task")
+        builder = self.builder
         try:
-            network = self.builder(task_set, tuple(input_shape), size=size, **self.options)
-        except (NetworkFactoryError, ImportError):
-            raise
+            inspect.signature(builder).bind(task_set, tuple(input_shape), size=size,
+                                            **self.options)
         except TypeError as error:
             raise NetworkFactoryError(
-                f"model {self.describe()}: calling it as builder(tasks, input_shape, size, "
-                f"**options) failed: {error}"
+                f"model {self.describe()}: it must take (tasks, input_shape, size=1.0, "
+                f"**options): {error}"
+            ) from None
+        except ValueError:  # no signature to inspect (some builtins): just call it
+            pass
+        try:
+            network = builder(task_set, tuple(input_shape), size=size, **self.options)
+        except NetworkFactoryError:
+            raise
+        except Exception as error:
+            raise NetworkFactoryError(
+                f"model {self.describe()} could not build a network for tasks "
+                f"{', '.join(task_set.names)} and inputs of shape {tuple(input_shape)}: "
+                f"{type(error).__name__}: {error}{_hint(self.name, input_shape)}"
             ) from None
         if not isinstance(network, nn.Module):
             raise NetworkFactoryError(
@@ -189,8 +228,17 @@ class NetworkFactory:
             raise NetworkFactoryError(
                 f"model {self.describe()}: forward on a batch of shape "
                 f"{(2, *tuple(input_shape))} failed: {type(error).__name__}: {error}"
+                f"{_hint(self.name, input_shape)}"
             ) from None
         check_outputs(result, task_set.names, f"model {self.describe()}")
+
+
+def _hint(name: str, input_shape: Sequence[int]) -> str:
+    suggested = default_model(input_shape)
+    if name in ("conv", "mlp") and name != suggested:
+        return (f" (inputs of shape {tuple(input_shape)} call for the {suggested} family: "
+                f"--model {suggested} or `model: {suggested}`)")
+    return ""
 
 
 def check_outputs(outputs: Any, tasks: Sequence[str], owner: str, batch: int = 2) -> None:

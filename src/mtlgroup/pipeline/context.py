@@ -144,19 +144,18 @@ def open_context(
     from mtlgroup.study.executors import create_executor
 
     out = Path(out)
-    factory = settings.factory()
     # The study checks the data and the model before it opens its store: bad input writes
     # nothing, not even the run directory.
     study = Study(
         Path(store) if store else out / "study.sqlite", settings.data.dataset,
         settings.data.loader_options(), settings.data.task_names(),
         settings.training.model_dump(), settings.training.seed, settings.training.device,
-        model=factory,
+        model=settings.model,
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
         data = cached_dataset(study.dataset, study.data_options)[0]
-        costs = CostModel(data.tasks.subset(list(study.tasks)), data.input_shape, factory)
+        costs = CostModel(data.tasks.subset(list(study.tasks)), data.input_shape, study.model)
     except BaseException:
         study.close()
         raise

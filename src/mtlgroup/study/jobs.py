@@ -126,17 +126,17 @@ class JobSpec:
         validated; ``train_config``'s own seed/device/progress are ignored (pass ``seed``).
         ``model`` is the network factory (default ``conv``); ``affinity`` makes it an
         affinity job (``{"method": "tag", "options": {"every": 10}}``)."""
+        options = canonical_data_options(dataset, data_options or {})
         return cls(
             candidate=candidate,
             dataset=dataset,
-            data_options=canonical_data_options(dataset, data_options or {}),
+            data_options=options,
             train_config=training_options(train_config or {}),
             seed=int(seed),
             device=device,
             model=NetworkFactory.of(model),
             affinity=affinity_request(affinity),
-            data_identity=data_identity(dataset, canonical_data_options(dataset,
-                                                                        data_options or {})),
+            data_identity=data_identity(dataset, options),
         )
 
     def _setting_record(self) -> dict[str, Any]:

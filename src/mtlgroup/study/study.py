@@ -125,7 +125,8 @@ class Study:
             run_job`); it must be picklable for the process and Ray executors.
         model: the network factory every job builds its network with (a
             :class:`~mtlgroup.models.NetworkFactory`, ``"conv"``, ``"mlp"``,
-            ``"package.module:function"`` or ``{"name": ..., option: ...}``; default ``conv``).
+            ``"package.module:function"`` or ``{"name": ..., option: ...}``; default: the
+            built-in family for the data's inputs, ``conv`` for images, ``mlp`` otherwise).
 
     A dataset or model given by import path is imported here, and the network of all the
     study's tasks is built once and its outputs checked (:meth:`check_model`) before the store
@@ -156,7 +157,8 @@ class Study:
         chosen = set(resolve_tasks(dataset, None if tasks is None else list(tasks),
                                    self.data_options))
         self.tasks: tuple[str, ...] = tuple(t for t in valid if t in chosen)
-        self.model = NetworkFactory.of(model)
+        data = cached_dataset(dataset, self.data_options)[0]
+        self.model = NetworkFactory.for_inputs(model, data.input_shape)
         self._checked = False
         self.check_model()
         self.train_config = training_options(train_config or {})
@@ -290,7 +292,9 @@ class Study:
         if self._checked:
             return
         data = cached_dataset(self.dataset, self.data_options)[0]
-        self.model.check(data.tasks.subset(self.tasks), data.input_shape)
+        # Every task together, and one alone: a builder that ignores `tasks` is caught too.
+        for tasks in (self.tasks, self.tasks[-1:]):
+            self.model.check(data.tasks.subset(tasks), data.input_shape)
         self._checked = True
 
     # -- results ------------------------------------------------------------------------------
