@@ -104,12 +104,13 @@ class Registry(Generic[T]):
         return len(self.names())
 
     def _load_builtins(self) -> None:
-        if self._builtins:
-            modules, self._builtins = self._builtins, ()
-            import importlib
+        import importlib
 
-            for module in modules:
-                importlib.import_module(module)
+        while self._builtins:
+            # Each module leaves the list before it is imported (a module that registers into
+            # this registry looks it up again), and one that fails leaves the rest listed.
+            module, self._builtins = self._builtins[0], self._builtins[1:]
+            importlib.import_module(module)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"

@@ -68,3 +68,12 @@ def test_study_names_the_table_with_data_flags(tmp_path, table):
                                  "--out", str(tmp_path / "study"), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "2 trained" in result.output and (tmp_path / "study/tables/val.csv").exists()
+
+
+def test_a_network_with_an_unknown_task_writes_no_store(tmp_path):
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "--dataset", "synthetic", "--networks",
+                                 "bright+nope", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "--networks bright+nope: unknown task 'nope'; valid tasks: bright" in result.output
+    assert not out.exists()

@@ -121,7 +121,8 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
               ) -> bool:
     """Run the study a validated :class:`~mtlgroup.config.Settings` describes; print the table
     and summary. Returns whether every job succeeded."""
-    from mtlgroup.study import Study, create_executor
+    from mtlgroup.study import Study, create_executor, parse_candidate
+    from mtlgroup.tasks import UnknownTaskError
 
     if settings.out is None:
         raise UsageError("no output directory: give --out DIR (or out: in the config)")
@@ -129,6 +130,10 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     if spec.plan is None and not spec.networks:
         raise UsageError("nothing to train: give --plan all|pairs|esa and/or --networks a+b,c/2")
     names = settings.data.task_names()
+    for network in spec.networks:  # before the store is opened: bad input writes nothing
+        unknown = [t for t in parse_candidate(network).tasks if t not in names]
+        if unknown:
+            raise UsageError(f"--networks {network}: {UnknownTaskError(unknown[0], names)}")
     check_device(settings.training.device)  # fail on a bad device before any training
     train_config = settings.training.to_train_config()
     out = Path(settings.out)

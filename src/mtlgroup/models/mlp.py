@@ -179,7 +179,9 @@ def mlp_network(
     size: float = 1.0,
     **options: Any,
 ) -> MultiTaskNet:
-    """A :class:`MultiTaskNet` of an :class:`MLPEncoder` and one default head per task.
+    """A :class:`MultiTaskNet` of an :class:`MLPEncoder` and one head per task (a task's own
+    ``head`` factory, else a linear read-out for ``vector`` tasks and the default head for
+    ``label`` tasks: both cost a small fraction of the encoder).
 
     Args:
         tasks: the tasks the network carries; ``label`` and ``vector`` tasks only, since an MLP
@@ -209,5 +211,14 @@ def mlp_network(
     encoder = MLPEncoder(shape, size, **options)
     # The output shape is known without a probe run: one vector per sample.
     features = (encoder.out_features,)
-    heads = {task.name: build_head(task, features, shape) for task in task_set}
+    heads = {task.name: _mlp_head(task, features, shape) for task in task_set}
     return MultiTaskNet(encoder, heads)
+
+
+def _mlp_head(task: Task, features: tuple[int, ...], input_shape: tuple[int, ...]) -> nn.Module:
+    # The encoder's last block is already a non-linear layer of the features, so a vector
+    # task gets a linear read-out; the default VectorHead's hidden width x width layer would
+    # cost about as much as the encoder and make the cost unit depend on the task's kind.
+    if task.head is None and task.kind == "vector":
+        return nn.Linear(features[0], task.channels)
+    return build_head(task, features, input_shape)
