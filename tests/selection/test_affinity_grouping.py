@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from selection_strategies import same_signature
@@ -45,6 +45,9 @@ def test_group_scores_vectorised_matches_the_definition() -> None:
     assert scores[0, 3] == pytest.approx((matrix[0, 3] + matrix[1, 3]) / 2)
 
 
+# Pinned: HiGHS failed ("Solve error") in the milp's tie-breaking stage on this degenerate
+# problem (zeros but one pair), and the whole selection raised.
+@example(np.where(np.arange(25).reshape(5, 5) == 1, 0.03125, 0.0), 2, False)
 @settings(max_examples=25, deadline=None)
 @given(matrices(2, 5), st.integers(1, 4), st.booleans())
 def test_milp_bnb_and_partition_dp_agree_on_groupings(matrix, k, singletons) -> None:

@@ -79,12 +79,20 @@ def solve_milp(
     """
     check_feasible(problem)
     clock = Clock(time_limit)
-    model = _Model.of(problem.matrix, undominated(problem.matrix), problem.budget)
-    fixing = None
-    if reduce:
-        model, fixing = _reduce(model, problem.matrix, clock)
-    chosen = _lexicographic(model, problem.matrix, clock, fixing)
+    full = _Model.of(problem.matrix, undominated(problem.matrix), problem.budget)
+    try:
+        model, fixing = _reduce(full, problem.matrix, clock) if reduce else (full, None)
+        chosen = _lexicographic(model, problem.matrix, clock, fixing)
+    except HighsFailure:
+        if not reduce:
+            raise
+        # HiGHS gave up on a program of the reduction; the plain program is another exact path.
+        chosen = _lexicographic(full, problem.matrix, clock, None)
     return make_solution(problem, chosen, "milp")
+
+
+class HighsFailure(RuntimeError):
+    """HiGHS stopped without a solution on a program that has one (a numerical failure)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,7 @@ class _Program:
         if result.x is None:
             if result.status == 2:
                 return None
-            raise RuntimeError(f"HiGHS failed: {result.message}")
+            raise HighsFailure(f"HiGHS failed: {result.message}")
         return np.flatnonzero(result.x[: len(self.model.costs)] > 0.5)
 
 
@@ -214,14 +222,23 @@ def _lexicographic(model: _Model, matrix: CandidateMatrix, clock: Clock,
     def cost(chosen: np.ndarray) -> float:
         return matrix.cost(model.rows[chosen])
 
+    def tie_break(objective: np.ndarray, rows: list[tuple[np.ndarray, float]]
+                  ) -> np.ndarray | None:
+        # A tie-breaking stage only refines an optimum already in hand: if HiGHS fails on its
+        # (often degenerate) program, the optimum found so far is kept.
+        try:
+            return program.solve(objective, rows, clock)
+        except HighsFailure:
+            return None
+
     objective_row = _at_most(program.on_y(program.y_loss), best_value)
-    cheapest = program.solve(program.on_x(model.costs), [objective_row], clock)
+    cheapest = tie_break(program.on_x(model.costs), [objective_row])
     if cheapest is None or not close(value(cheapest), best_value):
         cheapest = first
     least_cost = cost(cheapest)
     cost_row = _at_most(program.on_x(model.costs), least_cost)
     count = program.on_x(np.ones(len(model.costs)))
-    fewest = program.solve(count, [objective_row, cost_row], clock)
+    fewest = tie_break(count, [objective_row, cost_row])
     if fewest is None or not (close(value(fewest), best_value)
                               and close(cost(fewest), least_cost)):
         fewest = cheapest
