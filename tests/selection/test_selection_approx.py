@@ -97,3 +97,42 @@ def test_esa_reports_a_network_missing_from_the_early_table() -> None:
         problem_from_table(val, budget=1, approx="esa")
     with pytest.raises(SelectionError, match="unknown approximation"):
         problem_from_table(val, budget=1, approx="magic")
+
+
+def test_hoa_prices_predicted_networks_as_encoder_plus_heads() -> None:
+    # FLOP costs of a study: encoder 0.8, heads a 0.2, b 0.3, c 0.5 (so a single 'a' costs 1.0).
+    heads = {"a": 0.2, "b": 0.3, "c": 0.5, "d": 0.1}
+    rows = []
+    for size in (1, 2):
+        for names in itertools.combinations("abcd", size):
+            cost = 0.8 + sum(heads[t] for t in names)
+            rows.extend((("+".join(names)), cost, t, 0.5) for t in names)
+    predicted = hoa_table(LossTable.from_rows(rows))
+    assert predicted.cost("a+b+c") == pytest.approx(0.8 + 1.0)
+    assert predicted.cost("a+b+c+d") == pytest.approx(0.8 + 1.1)  # not the largest pair's 1.6
+
+
+def test_hoa_refuses_costs_that_are_not_encoder_plus_heads() -> None:
+    rows = [("a", 1, "a", 0.3), ("b", 1, "b", 0.3), ("c", 1, "c", 0.3),
+            ("a+b", 1.2, "a", 0.2), ("a+b", 1.2, "b", 0.2), ("a+c", 1.9, "a", 0.2),
+            ("a+c", 1.9, "c", 0.2), ("b+c", 1.2, "b", 0.2), ("b+c", 1.2, "c", 0.2)]
+    with pytest.raises(TableError, match="not an encoder plus one head per task"):
+        hoa_table(LossTable.from_rows(rows))
+    assert hoa_table(LossTable.from_rows(rows), cost=2.0).cost("a+b+c") == 2.0
+
+
+def test_hoa_ignores_networks_scaled_to_a_budget_when_pricing_and_naming() -> None:
+    # A pipeline's table also holds baselines scaled to a budget ("a@1.2", "a+b+c@2"): they
+    # neither price the encoder nor stand in for the full-size network HOA predicts.
+    heads = {"a": 0.2, "b": 0.3, "c": 0.5}
+    rows = []
+    for size in (1, 2):
+        for names in itertools.combinations("abc", size):
+            rows.extend((("+".join(names)), 0.8 + sum(heads[t] for t in names), t, 0.5)
+                        for t in names)
+    rows += [("a@1.2", 1.25, "a", 0.4), ("a+b+c@2", 3.9, "a", 0.1), ("a+b+c@2", 3.9, "b", 0.1),
+             ("a+b+c@2", 3.9, "c", 0.1)]
+    predicted = hoa_table(LossTable.from_rows(rows))
+    assert predicted.cost("a+b+c") == pytest.approx(1.8)
+    assert predicted.losses("a+b+c") == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.5})
+    assert predicted.cost("a@1.2") == 1.25  # still a candidate of its own

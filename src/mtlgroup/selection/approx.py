@@ -36,21 +36,25 @@ def hoa_table(
     Args:
         table: the losses of (at least) every pair network.
         cost: cost of a predicted network the table does not list: a number, or a function of
-            its tasks (e.g. measured FLOPs, which grow with the heads). Default: the largest
-            cost of the table's pair networks (the paper: every full network costs 1). A
-            predicted network the table lists keeps its name and cost.
+            its tasks (e.g. measured FLOPs, which grow with the heads). Default: inferred from
+            the table as an encoder plus one head per task (:func:`additive_costs`: with the
+            paper's costs, every full network costs 1; with a study's FLOP costs, the FLOPs
+            of the predicted network). A predicted network the table lists keeps its name and
+            cost.
 
     Raises:
-        TableError: a pair network is missing.
+        TableError: a pair network is missing, or the costs are not encoder + heads.
     """
     tasks = table.tasks
     networks = table.by_network()
     column = {t: j for j, t in enumerate(tasks)}
-    # per task set, the most expensive network (the full-size one; first of equals)
+    # per task set, the full-size network: named by its tasks alone (not `a/2` or `a@0.6`, e.g.
+    # baselines scaled to a budget in a pipeline's table), else the most expensive one
     largest: dict[frozenset[str], tuple[str, float, dict[str, float]]] = {}
     for name, (network_cost, losses) in networks.items():
         key = frozenset(losses)
-        if key not in largest or network_cost > largest[key][1]:
+        rank = (_full_size(name), network_cost)
+        if key not in largest or rank > (_full_size(largest[key][0]), largest[key][1]):
             largest[key] = (name, network_cost, losses)
     pair = np.full((len(tasks), len(tasks)), np.nan)  # pair[t, u] = L({t, u}, t)
     pair_costs = [0.0]
@@ -64,7 +68,9 @@ def hoa_table(
     if missing:
         raise TableError(f"{table.source}: HOA needs every pair network; missing "
                          f"{', '.join(missing)}")
-    default_cost = max(pair_costs) if cost is None or callable(cost) else float(cost)
+    if cost is None:
+        cost = additive_costs(table.source, tasks, largest)
+    default_cost = max(pair_costs) if callable(cost) else float(cost)
     rows = [r for r in table.rows if len(networks[r.network][1]) <= 2]
     for size in range(3, len(tasks) + 1):
         groups = np.array(list(itertools.combinations(range(len(tasks)), size)))
@@ -74,11 +80,72 @@ def hoa_table(
         for group, values in zip(groups, predicted, strict=True):
             names = [tasks[j] for j in group]
             new_cost = cost(tuple(names)) if callable(cost) else default_cost
-            name, network_cost, _ = largest.get(frozenset(names),
-                                                ("+".join(names), new_cost, {}))
+            listed = largest.get(frozenset(names))
+            # a listed full-size network keeps its name and cost; a smaller one (a baseline
+            # scaled to a budget) is another network, and the full-size one is predicted
+            name, network_cost, _ = (listed if listed is not None and _full_size(listed[0])
+                                     else ("+".join(names), new_cost, {}))
             rows.extend(LossRow(name, network_cost, t, float(values[j]))
                         for t, j in zip(names, group, strict=True))
     return LossTable(tuple(rows), f"HOA({table.source})")
+
+
+def _full_size(name: str) -> bool:
+    return "/" not in name and "@" not in name
+
+
+_ADDITIVE_TOLERANCE = 1e-3
+"""How far (relative to the largest pair cost) the encoder costs that the pairs imply may
+differ: costs read from a CSV carry a few digits."""
+
+
+def additive_costs(
+    source: str, tasks: tuple[str, ...],
+    largest: dict[frozenset[str], tuple[str, float, dict[str, float]]],
+) -> Callable[[tuple[str, ...]], float]:
+    """The cost of any task set, ``e + Σ_t h_t``, from the full-size singles and pairs.
+
+    A single costs ``e + h_t`` and a pair ``e + h_t + h_u``, so every pair tells the encoder's
+    cost ``e = c_t + c_u − c_tu``; the pairs must agree on it. Then a group of ``m`` tasks costs
+    ``Σ_t c_t − (m − 1)·e``.
+
+    Without the singles, a table whose pairs all cost the same prices every group at that cost
+    (the paper's table: every full network costs 1).
+
+    Raises:
+        TableError: a full-size single is missing and the pairs' costs differ, or the pairs
+            imply different encoders (the table's costs are not encoder + heads: pass ``cost``
+            explicitly).
+    """
+    singles = {next(iter(key)): value[1] for key, value in largest.items() if len(key) == 1}
+    pair_costs = [value[1] for key, value in largest.items() if len(key) == 2]
+    scale = max(value[1] for value in largest.values())
+    missing = [t for t in tasks if t not in singles]
+    if missing:
+        # Pairs alone: only a table whose pairs all cost the same (the paper's) says the cost.
+        if max(pair_costs) - min(pair_costs) <= _ADDITIVE_TOLERANCE * scale:
+            return lambda names: max(pair_costs)
+        raise TableError(f"{source}: cannot price HOA-predicted networks without the "
+                         f"single-task network of {', '.join(missing)}; pass a cost")
+    encoders: dict[str, float] = {
+        "+".join(sorted(key)): singles[min(key)] + singles[max(key)] - value[1]
+        for key, value in largest.items() if len(key) == 2
+    }
+    low, high = min(encoders.values()), max(encoders.values())
+    if high - low > _ADDITIVE_TOLERANCE * scale:
+        lo_pair = min(encoders, key=encoders.__getitem__)
+        hi_pair = max(encoders, key=encoders.__getitem__)
+        raise TableError(
+            f"{source}: the costs are not an encoder plus one head per task (pair {lo_pair} "
+            f"implies an encoder of {low:.4g}, {hi_pair} of {high:.4g}), so the cost of a "
+            "predicted network cannot be inferred: give the cost model (mtlgroup.cost) or a cost"
+        )
+    encoder = (low + high) / 2
+
+    def group_cost(names: tuple[str, ...]) -> float:
+        return sum(singles[t] for t in names) - (len(names) - 1) * encoder
+
+    return group_cost
 
 
 def esa_table(table: LossTable, early: LossTable) -> LossTable:
