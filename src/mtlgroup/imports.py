@@ -3,7 +3,7 @@
 Datasets and network factories of a user are named this way in configs and on the command line,
 and worker processes (local or Ray) import them again by the same path, so a path must be
 importable where the jobs run. The current directory is searched too, as ``python -m`` does,
-so a ``mydata.py`` next to the config works from the ``mtlgroup`` command.
+so a ``mydata.py`` in the directory the ``mtlgroup`` command runs from imports.
 
 Example:
     >>> import_object("math:sqrt")(9.0)
@@ -62,7 +62,7 @@ def _import_module(path: str, module_name: str) -> Any:
         cwd = os.getcwd()
         missing_top = error.name == module_name.split(".")[0]
         if missing_top and cwd not in sys.path and "" not in sys.path:
-            sys.path.append(cwd)  # a user's module beside the config, as `python -m` finds it
+            sys.path.append(cwd)  # a user's module in the working directory, as `python -m` finds it
             return _import_module(path, module_name)
         raise ImportPathError(f"cannot import {path!r}: {error}") from None
     except Exception as error:  # the user's module raised while importing

@@ -36,10 +36,9 @@ from mtlgroup.cli.options import (
     SEED,
     SIZE,
     TASKS,
-    check_device,
-    check_size,
     load_settings,
     overrides,
+    prepare_training,
 )
 
 METHODS = ("tag", "cs", "proximal", "pairwise")
@@ -92,12 +91,7 @@ def affinity_command(
 ) -> None:
     """Measure task affinity (row = source, column = target); write OUT/affinity.{csv,json,png}."""
 
-    flags = {
-        "tasks": tasks, "model": model, "epochs": epochs, "max_steps": max_steps,
-        "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
-        "seed": seed, "device": device, "dataset": dataset, "n_train": n_train, "n_val": n_val,
-        "n_test": n_test, "image_size": image_size, "data_seed": data_seed,
-    }
+    flags = dict(locals())
 
     def body() -> None:
         from mtlgroup.affinity import create_estimator, pairwise_affinity, plot_affinity
@@ -113,36 +107,29 @@ def affinity_command(
         else:
             if table is not None:
                 raise UsageError("--table is for --method pairwise only")
-            estimator = create_estimator(method, **_estimator_options())
-            affinity = _train(estimator)
+            settings = load_settings(config, overrides(flags, data), model_option)
+            estimator = create_estimator(method, **_estimator_options(settings.training.seed))
+            affinity = _train(settings, estimator)
         csv_path = affinity.to_csv(out / "affinity.csv")
         plot_affinity(affinity, out / "affinity.png")
         _print(affinity)
         typer.echo(f"wrote {csv_path}, {out / 'affinity.json'} and {out / 'affinity.png'}")
 
-    def _estimator_options() -> dict[str, Any]:
+    def _estimator_options(training_seed: int) -> dict[str, Any]:
         if method == "tag":
             return {"every": every, "step": step, "divide_by_lr": divide_by_lr}
         if method == "cs":
             return {"every": every}
         return {"beta": beta, "warmup": warmup, "regroup_every": regroup_every,
-                "seed": seed or 0}
+                "seed": training_seed}
 
-    def _train(estimator):
-        from mtlgroup.data import load_dataset
-
-        settings = load_settings(config, overrides(flags, data), model_option)
-        names = settings.data.task_names()
+    def _train(settings, estimator):
+        names = settings.data.task_names()  # data loaded here is reused (per-process cache)
         if len(names) < 2:
             raise UsageError(f"affinity needs at least two tasks, got {', '.join(names)}")
-        check_size(size)
-        check_device(settings.training.device)
-        data_set = load_dataset(settings.data.dataset, **settings.data.loader_options())
-        factory = settings.factory(data_set.input_shape)
-        factory.check(data_set.tasks.subset(names), data_set.input_shape, size)
-        out.mkdir(parents=True, exist_ok=True)
+        run = prepare_training(settings, size, out)
         config_ = settings.training.to_train_config()
-        return estimator.fit(data_set, names, config_, size, factory).affinity_
+        return estimator.fit(run.data, run.tasks, config_, size, run.factory).affinity_
 
     run_command(body)
 

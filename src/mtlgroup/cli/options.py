@@ -9,6 +9,7 @@ the flags and the Python API can never disagree about a default.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,11 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def overrides(flags: dict[str, Any], data: list[str] | None = None) -> dict[str, Any]:
-    """The settings keys the given flags set (flags left at ``None`` set nothing); ``data`` are
-    ``--data KEY=VALUE`` loader options."""
+    """The settings keys the given flags set: ``flags`` may hold a command's every parameter
+    (pass ``locals()``); those named in :data:`FLAG_KEYS` and not left at ``None`` count.
+    ``data`` are ``--data KEY=VALUE`` loader options."""
     result: dict[str, Any] = {FLAG_KEYS[name]: value for name, value in flags.items()
-                              if value is not None}
+                              if name in FLAG_KEYS and value is not None}
     for key, value in parse_assignments(data, "--data").items():
         result[f"data.{key}"] = value
     return result
@@ -141,6 +143,35 @@ def load_settings(config: Path | None, given: dict[str, Any],
         return parse_config(raw, Settings, str(config) if config is not None else "config")
     except ConfigError as error:
         raise UsageError(str(error)) from None
+
+
+@dataclass
+class Training:
+    """What a command that trains one network needs: its settings, tasks, data and factory."""
+
+    settings: Any
+    tasks: list[str]
+    data: Any
+    factory: Any
+
+
+def prepare_training(settings: Any, size: float, out: Path) -> Training:
+    """Check ``size`` and the device, load the data, build the network of the tasks once and
+    check its outputs, then create ``out``: everything that can fail on bad input fails before
+    the folder exists or any training starts."""
+    from mtlgroup.data import cached_dataset, canonical_data_options
+
+    check_size(size)
+    check_device(settings.training.device)
+    tasks = settings.data.task_names()
+    # The cache task_names() may have filled already (a table is read once, not twice).
+    dataset = settings.data.dataset
+    data = cached_dataset(dataset,
+                          canonical_data_options(dataset, settings.data.loader_options()))[0]
+    factory = settings.factory(data.input_shape)
+    factory.check(data.tasks.subset(tasks), data.input_shape, size)
+    out.mkdir(parents=True, exist_ok=True)
+    return Training(settings, tasks, data, factory)
 
 
 def check_size(size: float) -> float:

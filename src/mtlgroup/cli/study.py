@@ -93,15 +93,7 @@ def study_command(
 ) -> None:
     """Train the networks of a plan (one job each), resumably; write OUT/study.sqlite and the
     loss tables OUT/tables/{val,test,early}.csv for `mtlgroup select`."""
-    flags = {
-        "dataset": dataset, "tasks": tasks, "n_train": n_train, "n_val": n_val,
-        "n_test": n_test, "image_size": image_size, "data_seed": data_seed, "model": model,
-        "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
-        "optimizer": optimizer, "schedule": schedule, "patience": patience, "seed": seed,
-        "device": device, "plan": plan, "networks": networks, "executor": executor,
-        "workers": workers, "threads": threads, "address": address,
-        "retry_failed": retry_failed, "cost": cost, "out": out,
-    }
+    flags = dict(locals())
 
     def body() -> None:
         from mtlgroup.study import StoreError

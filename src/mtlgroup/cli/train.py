@@ -30,10 +30,9 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
-    check_device,
-    check_size,
     load_settings,
     overrides,
+    prepare_training,
 )
 
 
@@ -72,35 +71,22 @@ def train_command(
 ) -> None:
     """Train one network on some tasks; write OUT/result.json and OUT/model.pt and print a
     per-task table."""
-    flags = {
-        "tasks": tasks, "model": model, "epochs": epochs, "max_steps": max_steps,
-        "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
-        "patience": patience, "seed": seed, "device": device, "dataset": dataset,
-        "n_train": n_train, "n_val": n_val, "n_test": n_test, "image_size": image_size,
-        "data_seed": data_seed,
-    }
+    flags = dict(locals())
 
     def body() -> None:
         import torch
 
         from mtlgroup.cost import CostModel
-        from mtlgroup.data import load_dataset
         from mtlgroup.training import create_strategy, train_network
 
         settings = load_settings(config, overrides(flags, data), model_option)
-        check_size(size)
-        check_device(settings.training.device)
-        names = settings.data.task_names()
         update = create_strategy(strategy)
-        data_set = load_dataset(settings.data.dataset, **settings.data.loader_options())
-        factory = settings.factory(data_set.input_shape)
-        factory.check(data_set.tasks.subset(names), data_set.input_shape, size)
-        out.mkdir(parents=True, exist_ok=True)
+        run = prepare_training(settings, size, out)
         model_net, result = train_network(
-            names, data_set, size, settings.training.to_train_config(), strategy=update,
-            reference_flops=CostModel(data_set.tasks, data_set.input_shape,
-                                      factory).reference_flops,
-            model=factory,
+            run.tasks, run.data, size, settings.training.to_train_config(), strategy=update,
+            reference_flops=CostModel(run.data.tasks, run.data.input_shape,
+                                      run.factory).reference_flops,
+            model=run.factory,
         )
         result.save(out / "result.json")
         torch.save(model_net.state_dict(), out / "model.pt")

@@ -45,6 +45,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import math
@@ -399,7 +400,16 @@ def table_identity(path: str | Path, **_: Any) -> dict[str, Any]:
     part of every job key, so a study never reuses results trained on an older version of the
     file (the options already hold its absolute path)."""
     file = _resolve(path)
-    return {"sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "version": TABLE_VERSION}
+    stat = file.stat()
+    return {"sha256": _file_digest(file, stat.st_mtime_ns, stat.st_size),
+            "version": TABLE_VERSION}
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(file: Path, mtime_ns: int, size: int) -> str:
+    # Keyed by modification time and size as well: the file is hashed again only when it may
+    # have changed, not at every job key and cache lookup.
+    return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
 def _read(file: Path) -> _Table:

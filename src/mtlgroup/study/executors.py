@@ -181,7 +181,9 @@ def _init_worker(threads: int, driver_pid: int, import_path: str = "") -> None:
     os.environ["MTLGROUP_PROGRESS"] = "0"
     # A worker forked from a long-lived fork server has the server's working directory and
     # path, not the driver's: a user's module named by import path must import all the same.
-    sys.path[:0] = [p for p in import_path.split(os.pathsep) if p and p not in sys.path]
+    # Appended, as the driver appends its working directory (mtlgroup.imports): a module name
+    # resolves to the same code in both.
+    sys.path.extend(p for p in import_path.split(os.pathsep) if p and p not in sys.path)
     threading.Thread(target=_exit_when_orphaned, args=(driver_pid,), daemon=True,
                      name="mtlgroup-orphan-watch").start()
     import torch

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mtlgroup.data.base import MultiTaskData
 from mtlgroup.data.registry import (
     cached_dataset,
     canonical_data_options,
     data_identity,
-    dataset_tasks,
     resolve_tasks,
 )
 from mtlgroup.models.network_factory import NetworkFactory
@@ -129,7 +129,7 @@ class Study:
             built-in family for the data's inputs, ``conv`` for images, ``mlp`` otherwise).
 
     A dataset or model given by import path is imported here, and the network of all the
-    study's tasks is built once and its outputs checked (:meth:`check_model`) before the store
+    study's tasks is built once and its outputs checked before the store
     is opened, so a path that does not import or a model that breaks the contract is one error
     before anything is written or trained.
 
@@ -152,15 +152,13 @@ class Study:
         self.dataset = dataset
         self.data_options = canonical_data_options(dataset, data_options or {})
         self.data_identity = data_identity(dataset, self.data_options)
-        self.dataset_tasks = dataset_tasks(dataset, self.data_options)
-        valid = self.dataset_tasks.names
+        data = cached_dataset(dataset, self.data_options)[0]
+        self.dataset_tasks = data.tasks
         chosen = set(resolve_tasks(dataset, None if tasks is None else list(tasks),
                                    self.data_options))
-        self.tasks: tuple[str, ...] = tuple(t for t in valid if t in chosen)
-        data = cached_dataset(dataset, self.data_options)[0]
+        self.tasks: tuple[str, ...] = tuple(t for t in data.tasks.names if t in chosen)
         self.model = NetworkFactory.for_inputs(model, data.input_shape)
-        self._checked = False
-        self.check_model()
+        self._check_model(data)
         self.train_config = training_options(train_config or {})
         self.seed = int(seed)
         self.device = device
@@ -285,17 +283,13 @@ class Study:
         specs = self.add_plan(candidates)
         return self.run(executor, progress, specs=specs)
 
-    def check_model(self) -> None:
-        """Build the network of all the study's tasks once and check that it returns
+    def _check_model(self, data: MultiTaskData) -> None:
+        """Build the network of all the study's tasks and check that it returns
         ``{task: tensor}`` for exactly them (:class:`~mtlgroup.models.NetworkFactoryError`
-        otherwise); done once, when the study is made."""
-        if self._checked:
-            return
-        data = cached_dataset(self.dataset, self.data_options)[0]
+        otherwise); done when the study is made, before its store is opened."""
         # Every task together, and one alone: a builder that ignores `tasks` is caught too.
         for tasks in (self.tasks, self.tasks[-1:]):
             self.model.check(data.tasks.subset(tasks), data.input_shape)
-        self._checked = True
 
     # -- results ------------------------------------------------------------------------------
 
