@@ -62,7 +62,7 @@ def _import_module(path: str, module_name: str) -> Any:
         cwd = os.getcwd()
         missing_top = error.name == module_name.split(".")[0]
         if missing_top and cwd not in sys.path and "" not in sys.path:
-            sys.path.append(cwd)  # a user's module in the working directory, as `python -m` finds it
+            sys.path.append(cwd)  # a user's module in the working directory (as `python -m`)
             return _import_module(path, module_name)
         raise ImportPathError(f"cannot import {path!r}: {error}") from None
     except Exception as error:  # the user's module raised while importing
