@@ -219,7 +219,8 @@ class LocalExecutor(Executor[S]):
     worker counts only to rounding unless ``threads_per_worker`` is fixed. Workers live for the
     executor's lifetime (so each loads the dataset once); a worker that dies (e.g. killed by the
     OS for memory) breaks the pool: a fresh pool takes the rest and runs each job the dead pool
-    held once more; a job lost twice is reported as failed.
+    held once more, one at a time (so only the job that kills its worker is lost twice); a job
+    lost twice is reported as failed.
     """
 
     name = "local"
@@ -269,7 +270,10 @@ class LocalExecutor(Executor[S]):
         finished = False
         try:
             while True:
-                _top_up(feed, in_flight, self.capacity,
+                # A job that was lost runs alone: if the pool dies again, that job killed it,
+                # and no other job is lost twice with it.
+                rerunning = retry or any(s is r for s in in_flight.values() for r in retried)
+                _top_up(feed, in_flight, 1 if rerunning else self.capacity,
                         lambda spec: self._ensure_pool().submit(call_job, fn, spec))
                 if not in_flight:
                     finished = True
@@ -289,7 +293,7 @@ class LocalExecutor(Executor[S]):
                 if lost:
                     # A dead worker breaks the whole pool and every job in it, or submitted to
                     # it before the break showed. Which job killed it is unknown, so each lost
-                    # job runs once more in a new pool; a job lost twice is reported.
+                    # job runs once more, alone, in a new pool; a job lost twice is reported.
                     lost.extend(in_flight.values())
                     in_flight.clear()
                     self._discard_pool()
