@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from mtlgroup.affinity import Affinity
     from mtlgroup.data.base import MultiTaskData
     from mtlgroup.training import TrainConfig, TrainResult
+    from mtlgroup.training.callbacks import Callback
 
 KEY_FORMAT = 2
 """Bump if the layout of the hashed record changes (it would change every key). Adding the
@@ -95,7 +97,9 @@ def training_options(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
 class JobSpec:
     """One training to run. Build it with :meth:`create`, which normalises the options.
 
-    Two specs are equal when their keys are equal; ``device`` is not part of the key.
+    Two specs are equal when their keys are equal; ``device`` and ``track`` (where the
+    training logs to: ``{"kind": "mlflow", ...}``, see :mod:`mtlgroup.tracking`) are not part
+    of the key.
     ``affinity`` (``{"method": ..., "options": {...}}``) makes it an affinity job (see the
     module's docstring); it is part of the key.
     """
@@ -109,6 +113,7 @@ class JobSpec:
     model: NetworkFactory = field(default_factory=NetworkFactory)
     affinity: Mapping[str, Any] | None = None
     data_identity: Mapping[str, Any] = field(default_factory=dict)
+    track: Mapping[str, Any] | None = None
 
     @classmethod
     def create(
@@ -194,6 +199,7 @@ class JobSpec:
             "model": {"name": self.model.name, "options": dict(self.model.options)},
             **({"affinity": dict(self.affinity)} if self.affinity is not None else {}),
             **({"data_identity": dict(self.data_identity)} if self.data_identity else {}),
+            **({"track": dict(self.track)} if self.track else {}),
         }
 
     @classmethod
@@ -202,7 +208,7 @@ class JobSpec:
         return cls(candidate, data["dataset"], dict(data["data_options"]),
                    dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"),
                    NetworkFactory.of(data.get("model")), affinity_request(data.get("affinity")),
-                   dict(data.get("data_identity") or {}))
+                   dict(data.get("data_identity") or {}), data.get("track"))
 
     def train_config_for(self, data: MultiTaskData) -> TrainConfig:
         """The :class:`TrainConfig` this job trains with. A candidate with a budget share
@@ -272,7 +278,11 @@ class JobOutcome:
     worker: str = ""
     data_cache_hit: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
-    """Job-kind specific results (JSON), e.g. ``{"affinity": ...}`` of an affinity job."""
+    """Job-kind specific results (JSON), e.g. ``{"affinity": ...}`` of an affinity job, and
+    ``{"weights": {"file", "bytes", "sha256", ...}}`` once the store kept the network."""
+    weights: bytes | None = field(default=None, repr=False, compare=False)
+    """The trained network's best-validation ``state_dict`` (``torch.save`` bytes) on its way
+    from the worker to the store; not part of the JSON (the store writes it to its own file)."""
 
     def loss(self, split: str = "val") -> dict[str, float]:
         """Per-task loss on ``split`` (``val``, ``test`` or ``early``), in the network's task
@@ -283,11 +293,19 @@ class JobOutcome:
         return {t: scores[t]["loss"] for t in self.tasks if t in scores}
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The outcome as JSON values (without :attr:`weights`)."""
+        return {f.name: copy.deepcopy(getattr(self, f.name))
+                for f in dataclasses.fields(self) if f.name != "weights"}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobOutcome:
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k != "weights"})
+
+    @property
+    def weights_record(self) -> dict[str, Any] | None:
+        """``{"file", "bytes", "sha256", ...}`` of the weights the store kept, or ``None``."""
+        record = self.extra.get("weights")
+        return dict(record) if record else None
 
     @classmethod
     def from_train_result(
@@ -329,17 +347,22 @@ def worker_name() -> str:
 def run_job(spec: JobSpec) -> JobOutcome:
     """Train the job's network and return its scores, FLOPs and timing (runs in a worker).
 
-    An affinity job trains the joint network with its estimator's probes and returns the
-    affinity matrix in ``extra["affinity"]`` as well."""
+    A network job's outcome carries the trained (best-validation) network's ``state_dict`` in
+    ``weights`` for the store to keep. An affinity job trains the joint network with its
+    estimator's probes and returns the affinity matrix in ``extra["affinity"]`` instead."""
+    from mtlgroup.study.weights import state_dict_bytes
     from mtlgroup.training import train_network
 
     started = time.perf_counter()
     data, cache_hit = cached_dataset(spec.dataset, spec.data_options)
     config = spec.train_config_for(data)
     extra: dict[str, Any] = {}
+    weights: bytes | None = None
+    callbacks = job_callbacks(spec)
     if spec.affinity is None:
-        _, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config,
-                                  model=spec.model)
+        network, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config,
+                                        callbacks, model=spec.model)
+        weights = state_dict_bytes(network)
     else:
         from mtlgroup.affinity import estimate_affinity
 
@@ -354,7 +377,17 @@ def run_job(spec: JobSpec) -> JobOutcome:
         spec, result, data.input_shape, time.perf_counter() - started, cache_hit
     )
     outcome.extra = extra
+    outcome.weights = weights
     return outcome
+
+
+def job_callbacks(spec: JobSpec) -> list[Callback]:
+    """The training callbacks a job runs with: its tracker's, if it has one."""
+    if not spec.track:
+        return []
+    from mtlgroup.tracking import tracking_callbacks
+
+    return tracking_callbacks(spec.track, spec.network)
 
 
 def _affinity_record(affinity: Affinity) -> dict[str, Any]:

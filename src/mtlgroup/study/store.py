@@ -39,11 +39,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mtlgroup.selection.table import LossTable
 from mtlgroup.study.jobs import JobOutcome, JobSpec
 from mtlgroup.study.plans import Candidate
+from mtlgroup.study.weights import (
+    KEEP_WEIGHTS,
+    KeepWeights,
+    WeightStore,
+    process_alive,
+    weights_directory,
+)
 
 SCHEMA_VERSION = 1
 Status = Literal["pending", "running", "done", "failed"]
@@ -149,13 +156,7 @@ def owner_is_alive(owner: str | None) -> bool:
         return True
     if pid == os.getpid():
         return token in ("", _PROCESS_TOKEN)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -170,8 +171,13 @@ class StudyStore:
     or use it as a context manager.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, keep_weights: KeepWeights = "all"):
+        if keep_weights not in KEEP_WEIGHTS:
+            raise ValueError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
+                             f"{keep_weights!r}")
         self.path = Path(path)
+        self.keep_weights: KeepWeights = keep_weights
+        self.weights = WeightStore(weights_directory(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None
@@ -265,12 +271,19 @@ class StudyStore:
         """Store a finished job's outcome and scores and mark it ``done``.
 
         A job already done keeps its first result (the call only counts the extra completion
-        and returns False), so a result is never overwritten.
+        and returns False), so a result is never overwritten. The outcome's weights (if it
+        carries them and :attr:`keep_weights` keeps this job) are written to their file before
+        the job is marked done, so a done job always has them: a crash in between leaves a
+        pending job whose rerun replaces the file.
         """
+        row = self._connection.execute("SELECT status, spec FROM jobs WHERE key = ?",
+                                       (key,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job with key {key} in {self.path}")
+        if row[0] != "done" and outcome.weights is not None and self._keeps(row[1]):
+            outcome.extra["weights"] = self.weights.write(key, outcome.weights)
         with self._write() as db:
             row = db.execute("SELECT status FROM jobs WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                raise KeyError(f"no job with key {key} in {self.path}")
             if row[0] == "done":
                 db.execute("UPDATE jobs SET completions = completions + 1 WHERE key = ?", (key,))
                 return False
@@ -292,6 +305,10 @@ class StudyStore:
                 ],
             )
             return True
+
+    def _keeps(self, spec_json: str) -> bool:
+        spec = JobSpec.from_dict(json.loads(spec_json))
+        return keeps_weights(self.keep_weights, spec)
 
     def record_failure(self, key: str, error: str) -> bool:
         """Mark a job ``failed`` with its error text (a job already done stays done)."""
@@ -320,6 +337,7 @@ class StudyStore:
             "SELECT key, owner FROM jobs WHERE status = 'running'"
         ).fetchall()
         stale = [key for key, owner in running if force or not owner_is_alive(owner)]
+        self.weights.clean_partial()
         return self._set_pending("status = 'running'", stale) if stale else 0
 
     def _set_pending(
@@ -421,6 +439,22 @@ class StudyStore:
             table[record.network] = record.outcome.loss(source_split)
         return table
 
+    # -- weights ------------------------------------------------------------------------------
+
+    def load_weights(self, key: str) -> dict[str, Any]:
+        """The ``state_dict`` a done job stored (read with ``weights_only=True``)."""
+        return self.weights.load(key)
+
+    def weights_sizes(self) -> dict[str, int]:
+        """``{key: bytes}`` of every weight file of this store."""
+        return self.weights.sizes()
+
+    def prune_weights(self, keep: Iterable[str]) -> tuple[int, int]:
+        """Delete the weight files of every job not in ``keep``; returns (files removed, bytes
+        freed). The jobs stay done: their results are kept, only their networks are gone."""
+        wanted = set(keep)
+        return self.weights.remove(k for k in self.weights.sizes() if k not in wanted)
+
     # -- export -------------------------------------------------------------------------------
 
     def export_tables(
@@ -485,3 +519,10 @@ def _record(row: Sequence) -> JobRecord:
         error=error,
         outcome=None if outcome is None else JobOutcome.from_dict(json.loads(outcome)),
     )
+
+
+def keeps_weights(policy: KeepWeights, spec: JobSpec) -> bool:
+    """Whether a store with ``keep_weights=policy`` keeps the weights of ``spec``'s job."""
+    if policy == "none" or spec.affinity is not None:
+        return False
+    return policy == "all" or spec.candidate.is_full_budget

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mtlgroup.data.base import MultiTaskData
 from mtlgroup.data.registry import (
@@ -41,6 +41,10 @@ from mtlgroup.study.executors import Executor, create_executor, error_text
 from mtlgroup.study.jobs import JobOutcome, JobSpec, affinity_request, run_job, training_options
 from mtlgroup.study.plans import Candidate, parse_candidate, plan_candidates
 from mtlgroup.study.store import JobRecord, Status, StudyStore, current_owner
+from mtlgroup.study.weights import KeepWeights
+
+if TYPE_CHECKING:
+    from torch import nn
 
 JobFunction = Callable[[JobSpec], JobOutcome]
 
@@ -127,6 +131,10 @@ class Study:
             :class:`~mtlgroup.models.NetworkFactory`, ``"conv"``, ``"mlp"``,
             ``"package.module:function"`` or ``{"name": ..., option: ...}``; default: the
             built-in family for the data's inputs, ``conv`` for images, ``mlp`` otherwise).
+        keep_weights: which trained networks the store keeps (``all``, ``full``: not ESA's
+            short runs, ``none``); see :mod:`mtlgroup.study.weights`.
+        track: where every job logs its training (``{"kind": "mlflow", ...}``, see
+            :mod:`mtlgroup.tracking`); not part of job keys.
 
     A dataset or model given by import path is imported here, and the network of all the
     study's tasks is built once and its outputs checked before the store
@@ -148,6 +156,8 @@ class Study:
         device: str = "auto",
         job_fn: JobFunction = run_job,
         model: NetworkFactory | str | Mapping[str, Any] | None = None,
+        keep_weights: KeepWeights = "all",
+        track: Mapping[str, Any] | None = None,
     ):
         self.dataset = dataset
         self.data_options = canonical_data_options(dataset, data_options or {})
@@ -162,8 +172,9 @@ class Study:
         self.train_config = training_options(train_config or {})
         self.seed = int(seed)
         self.device = device
+        self.track = dict(track) if track else None
         self.job_fn = job_fn
-        self.store = StudyStore(store_path)
+        self.store = StudyStore(store_path, keep_weights)
         self.specs: list[JobSpec] = []
 
     # -- planning -----------------------------------------------------------------------------
@@ -179,7 +190,7 @@ class Study:
         candidate = candidate.ordered(self.tasks)
         return JobSpec(candidate, self.dataset, self.data_options, self.train_config,
                        self.seed, self.device, self.model, affinity_request(affinity),
-                       self.data_identity)
+                       self.data_identity, self.track)
 
     @property
     def setting(self) -> str:
@@ -297,6 +308,20 @@ class Study:
         """Store records of this study's jobs (optionally of one status), in plan order."""
         by_key = {r.key: r for r in self.store.jobs(status, keys=[s.key for s in self.specs])}
         return [by_key[s.key] for s in self.specs if s.key in by_key]
+
+    def network(self, name: Candidate | str) -> nn.Module:
+        """The trained network ``name`` (e.g. ``"depth+normals"``, ``"edges2d/2"``) of this
+        study, rebuilt by the study's network factory with the weights its job stored, in
+        ``eval`` mode. Raises ``KeyError`` for a network with no finished job and
+        ``FileNotFoundError`` when its weights were not kept."""
+        spec = self.spec(name)
+        record = self.store.jobs("done", keys=[spec.key])
+        if not record or record[0].outcome is None:
+            raise KeyError(f"network {spec.network} has no finished job in {self.store.path}")
+        network = self.model.build(self.dataset_tasks.subset(spec.candidate.tasks),
+                                   tuple(record[0].outcome.input_shape), spec.candidate.size)
+        network.load_state_dict(self.store.load_weights(spec.key))
+        return network.eval()
 
     def losses(self, split: str = "val") -> dict[str, dict[str, float]]:
         """``{network: {task: loss}}`` of this study's setting on ``val``, ``test`` or
