@@ -334,6 +334,8 @@ class PipelineConfig(Section):
     (``tag``, ``cs``, ``proximal``). ``budgets``: inference budgets in standard networks;
     ``baseline_budgets``: where the all-task and independent baselines are trained (default:
     every budget). ``affinity_every``: probe period of ``tag`` and ``cs`` (steps).
+    ``recommend_budget``: the budget the report recommends networks for (one of ``budgets``;
+    default: the knee of the validation curve, see :mod:`mtlgroup.report.recommend`).
     """
 
     estimator: str = "hoa"
@@ -341,6 +343,7 @@ class PipelineConfig(Section):
     baseline_budgets: list[float] | None = None
     solver: str = "milp"
     affinity_every: int = Field(10, ge=1)
+    recommend_budget: float | None = None
 
     @field_validator("budgets", "baseline_budgets")
     @classmethod
@@ -364,6 +367,16 @@ class PipelineConfig(Section):
     @classmethod
     def _known_estimator(cls, value: str) -> str:
         return registered("estimator", value)
+
+    @model_validator(mode="after")
+    def _recommend_one_of_the_budgets(self) -> PipelineConfig:
+        import math
+
+        wanted = self.recommend_budget
+        if wanted is not None and not any(math.isclose(wanted, b) for b in self.budgets):
+            raise ValueError(f"recommend_budget: {wanted:g} is not one of the budgets "
+                             f"({', '.join(f'{b:g}' for b in self.budgets)}); expected one of them")
+        return self
 
 
 ModelSpec = str | dict[str, Any]

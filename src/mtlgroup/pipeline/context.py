@@ -50,6 +50,8 @@ class RunContext:
         echo: where progress lines go.
         progress: progress bars (``None``: the default of :func:`mtlgroup.progress`).
         make_executor: builds the executor the first time a stage trains something.
+        settings: the run's whole settings as JSON (``Settings.model_dump(mode="json")``),
+            for the report, which shows them exactly.
     """
 
     out: Path
@@ -64,6 +66,7 @@ class RunContext:
     echo: Echo = print
     progress: bool | None = None
     make_executor: Callable[[], Executor] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     _executor: Executor | None = field(default=None, repr=False)
 
@@ -170,6 +173,7 @@ def open_context(
         solver=pipeline.solver, cost_unit=settings.study.cost, dataset=settings.data.dataset,
         echo=echo, progress=progress,
         make_executor=lambda: create_executor(settings.study.executor, **executor_options),
+        settings=settings.model_dump(mode="json"),
     )
 
 
