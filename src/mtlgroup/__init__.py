@@ -8,3 +8,15 @@ light so that ``import mtlgroup.selection`` does not pull in torch.
 """
 
 __version__ = "0.1.0"
+
+_LAZY = {"load_grouped": "mtlgroup.export", "GroupedModel": "mtlgroup.export",
+         "export_bundle": "mtlgroup.export", "grouped_model": "mtlgroup.export"}
+"""Names the top level offers without importing torch until they are used."""
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mtlgroup' has no attribute {name!r}")

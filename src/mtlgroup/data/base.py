@@ -173,6 +173,13 @@ class MultiTaskData:
 
     ``spec`` must contain everything that determines the data (name, seed, sizes...), as plain
     JSON values, so that two equal specs mean equal data.
+
+    ``input_format`` (JSON, optional) says how raw inputs become the input tensor, so that an
+    exported model can be fed new data (``mtlgroup predict``): ``{"kind": "image", "channels":
+    C, "height": H, "width": W, "scale": 1/255, "mean": [..], "std": [..]}`` for images (pixel
+    ``v`` of an 8-bit file becomes ``(v * scale - mean) / std``; mean 0 and std 1 when left
+    out), or ``{"kind": "tensor"}`` (the default: inputs given as arrays of ``input_shape``).
+    Tables describe theirs from their :class:`~mtlgroup.data.table.TableSchema`.
     """
 
     name: str
@@ -182,6 +189,7 @@ class MultiTaskData:
     test: Split
     input_shape: tuple[int, ...]
     spec: Mapping[str, Any] = field(default_factory=dict)
+    input_format: Mapping[str, Any] | None = None
 
     def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):
@@ -191,3 +199,14 @@ class MultiTaskData:
 
 def steps_per_epoch(split: Split, batch_size: int) -> int:
     return max(1, math.ceil(len(split) / batch_size))
+
+
+def image_format(input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The :attr:`MultiTaskData.input_format` of images in ``[0, 1]`` (8-bit pixels / 255).
+
+    >>> image_format((1, 28, 28))["channels"]
+    1
+    """
+    channels, height, width = input_shape
+    return {"kind": "image", "channels": channels, "height": height, "width": width,
+            "scale": 1 / 255}

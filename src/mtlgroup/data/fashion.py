@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import torch
 
-from mtlgroup.data.base import MultiTaskData, TensorSplit
+from mtlgroup.data.base import MultiTaskData, TensorSplit, image_format
 from mtlgroup.data.registry import DatasetEntry, register_dataset, versioned
 from mtlgroup.figures import save_figure
 from mtlgroup.tasks import ACCURACY_METRIC, L1_METRIC, TargetKind, Task, TaskSet
@@ -404,7 +404,7 @@ def load_fashion(
     spec = {"name": "fashion", "n_train": n_train, "n_val": n_val, "n_test": n_test,
             "size": size, "seed": seed, "version": DATA_VERSION, "source": source.digest}
     return MultiTaskData(name="fashion", tasks=fashion_tasks(), input_shape=(1, size, size),
-                         spec=spec, **splits)
+                         spec=spec, input_format=image_format((1, size, size)), **splits)
 
 
 PREVIEW_CLASS_ORDER: tuple[int, ...] = (0, 1, 7, 8, 2, 9, 3, 5, 4, 6)

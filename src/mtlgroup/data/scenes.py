@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from mtlgroup.data import render
-from mtlgroup.data.base import MultiTaskData, TensorSplit
+from mtlgroup.data.base import MultiTaskData, TensorSplit, image_format
 from mtlgroup.data.registry import DatasetEntry, register_dataset, versioned
 from mtlgroup.figures import save_figure
 from mtlgroup.progress import progress_bar
@@ -181,7 +181,7 @@ def load_scenes(
     spec = {"name": "scenes", "n_train": n_train, "n_val": n_val, "n_test": n_test,
             "size": size, "seed": seed, "generator_version": GENERATOR_VERSION}
     return MultiTaskData(name="scenes", tasks=scenes_tasks(), input_shape=(3, size, size),
-                         spec=spec, **splits)
+                         spec=spec, input_format=image_format((3, size, size)), **splits)
 
 
 def save_preview(path: str | Path, n: int = 4, size: int = 64, seed: int = 0) -> Path:

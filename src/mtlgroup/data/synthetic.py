@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from mtlgroup.data.base import MultiTaskData, TensorSplit
+from mtlgroup.data.base import MultiTaskData, TensorSplit, image_format
 from mtlgroup.data.registry import DatasetEntry, register_dataset
 from mtlgroup.tasks import ACCURACY_METRIC, L1_METRIC, Task, TaskSet
 
@@ -67,6 +67,7 @@ def load_synthetic(
         input_shape=(3, size, size),
         spec={"name": "synthetic", "n_train": n_train, "n_val": n_val, "n_test": n_test,
               "size": size, "seed": seed, "version": 1},
+        input_format=image_format((3, size, size)),
         **splits,
     )
 

@@ -412,6 +412,12 @@ def _file_digest(file: Path, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame, read and checked as :func:`load_table` reads
+    tables (one-line ``ValueError`` naming the file otherwise); for new rows to predict on."""
+    return _read(_resolve(path)).frame
+
+
 def _read(file: Path) -> _Table:
     """Read ``file`` once: hash its bytes and parse those same bytes (no race with an edit)."""
     import pandas as pd
@@ -576,11 +582,8 @@ def _encode_feature(
         mean, std = float(known.mean()), float(known.std())
         # A constant column carries no information; dividing by 1 keeps it at zero.
         std = std if std > 0 else 1.0
-        block = ((np.where(missing, mean, values) - mean) / std).reshape(-1, 1)
         encoding = FeatureEncoding(column, "numeric", (column,), mean=mean, std=std)
-        return block.astype(np.float32), encoding
-
-    import pandas as pd
+        return apply_feature_encoding(encoding, series), encoding
 
     text = series.astype("string")
     distinct = int(text.nunique(dropna=True))
@@ -591,14 +594,40 @@ def _encode_feature(
     categories = sorted(str(v) for v in text.iloc[train].dropna().unique())
     if options.impute is not None and missing[train].any():
         categories.append(MISSING_CATEGORY)
-    filled = text.fillna(MISSING_CATEGORY) if options.impute is not None else text
+    names = tuple(f"{column}={category}" for category in categories)
+    encoding = FeatureEncoding(column, "categorical", names, categories=tuple(categories))
+    return apply_feature_encoding(encoding, series), encoding
+
+
+def apply_feature_encoding(encoding: FeatureEncoding, series: pd.Series) -> np.ndarray:
+    """The float32 input block ``[n, len(encoding.names)]`` of a column, encoded as the
+    training split was: a numeric value standardised (a missing one becomes the mean), a
+    category one-hot (missing: the ``<missing>`` category when training had one; a category
+    unseen in training: all zeros). Used for the training table and for new rows
+    (``mtlgroup predict``).
+
+    >>> import pandas as pd
+    >>> apply_feature_encoding(FeatureEncoding("x", "numeric", ("x",), 1.0, 2.0),
+    ...                        pd.Series([3.0, None])).ravel().tolist()
+    [1.0, 0.0]
+    """
+    import pandas as pd
+
+    if encoding.kind == "numeric":
+        assert encoding.mean is not None and encoding.std is not None
+        values = pd.to_numeric(series, errors="raise").to_numpy(dtype="float64", na_value=np.nan)
+        filled = np.where(np.isnan(values), encoding.mean, values)
+        return ((filled - encoding.mean) / encoding.std).reshape(-1, 1).astype(np.float32)
+    categories = list(encoding.categories or ())
+    text = series.astype("string")
+    if MISSING_CATEGORY in categories:
+        text = text.fillna(MISSING_CATEGORY)
     # Codes are -1 for a category unseen in training: its one-hot row stays all zero.
-    codes = pd.Index(categories, dtype="string").get_indexer(filled)
+    codes = pd.Index(categories, dtype="string").get_indexer(text)
     block = np.zeros((len(series), len(categories)), dtype=np.float32)
     seen = codes >= 0
     block[np.flatnonzero(seen), codes[seen]] = 1.0
-    names = tuple(f"{column}={category}" for category in categories)
-    return block, FeatureEncoding(column, "categorical", names, categories=tuple(categories))
+    return block
 
 
 def _infer_kind(table: _Table, column: str, series: pd.Series, options: _Options) -> TableKind:

@@ -102,7 +102,8 @@ class DenseDecoder(nn.Module):
         self.out = nn.Conv2d(widths[-1], out_channels, KERNEL, padding=KERNEL // 2)
 
     def forward(self, features: Tensor) -> Tensor:
-        h, w = features.shape[-2:]
+        # int(): under torch.jit.trace a shape entry is a tensor, which round() refuses.
+        h, w = int(features.shape[-2]), int(features.shape[-1])
         target = (round(h * self.scale[0]), round(w * self.scale[1]))
         x = features
         for step, block in enumerate(self.blocks, start=1):
