@@ -30,6 +30,13 @@ from mtlgroup.study.plans import (
     parse_candidates,
     plan_candidates,
 )
+from mtlgroup.study.status import (
+    StorePathError,
+    StudyStatus,
+    needed_networks,
+    prune_store,
+    study_status,
+)
 from mtlgroup.study.store import JobRecord, StoreError, StudyStore
 from mtlgroup.study.study import JobFailure, Study, StudySummary
 
@@ -47,15 +54,20 @@ __all__ = [
     "LocalExecutor",
     "RayExecutor",
     "StoreError",
+    "StorePathError",
     "Study",
+    "StudyStatus",
     "StudyStore",
     "StudySummary",
     "available_executors",
     "available_plans",
     "create_executor",
+    "needed_networks",
     "parse_candidate",
     "parse_candidates",
     "plan_candidates",
+    "prune_store",
     "register_executor",
     "run_job",
+    "study_status",
 ]
