@@ -368,15 +368,19 @@ class PipelineConfig(Section):
     def _known_estimator(cls, value: str) -> str:
         return registered("estimator", value)
 
-    @model_validator(mode="after")
-    def _recommend_one_of_the_budgets(self) -> PipelineConfig:
+    @field_validator("recommend_budget")
+    @classmethod
+    def _one_of_the_budgets(cls, value: float | None, info: ValidationInfo) -> float | None:
         import math
 
-        wanted = self.recommend_budget
-        if wanted is not None and not any(math.isclose(wanted, b) for b in self.budgets):
-            raise ValueError(f"recommend_budget: {wanted:g} is not one of the budgets "
-                             f"({', '.join(f'{b:g}' for b in self.budgets)}); expected one of them")
-        return self
+        budgets = info.data.get("budgets")  # absent when they were invalid (reported alone)
+        if value is None or budgets is None:
+            return value
+        if not any(math.isclose(value, b) for b in budgets):
+            listed = ", ".join(repr(b) for b in budgets)
+            raise ValueError(f"{value!r} is not one of the budgets ({listed}); expected one "
+                             "of them")
+        return value
 
 
 ModelSpec = str | dict[str, Any]

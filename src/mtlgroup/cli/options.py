@@ -77,6 +77,12 @@ THREADS = typer.Option(None, "--threads", min=1,
                        help="Torch threads per local worker (default cores/workers).")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local one).")
 
+RECOMMEND_BUDGET = typer.Option(
+    None, "--recommend-budget",
+    help="The budget the report recommends networks for (one of the run's budgets; default: "
+    "the knee of the validation curve).",
+)
+
 SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
 
 FLAG_KEYS: dict[str, str] = {
@@ -90,7 +96,8 @@ FLAG_KEYS: dict[str, str] = {
     "plan": "study.plan", "networks": "study.networks", "executor": "study.executor",
     "workers": "study.workers", "threads": "study.threads_per_worker",
     "address": "study.address", "retry_failed": "study.retry_failed", "cost": "study.cost",
-    "estimator": "pipeline.estimator", "out": "out",
+    "estimator": "pipeline.estimator", "recommend_budget": "pipeline.recommend_budget",
+    "out": "out",
 }
 """Flag (parameter name) → the :class:`~mtlgroup.config.Settings` key it sets."""
 

@@ -9,7 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from mtlgroup.cli.app import UsageError, app, run_command
-from mtlgroup.cli.options import MODEL, check_device, load_settings, overrides
+from mtlgroup.cli.options import (
+    MODEL,
+    RECOMMEND_BUDGET,
+    check_device,
+    load_settings,
+    overrides,
+)
 
 
 @app.command("demo")
@@ -26,6 +32,7 @@ def demo_command(
     executor: str = typer.Option("local", "--executor",
                                  help="local (processes on this machine) or ray."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    recommend_budget: float | None = RECOMMEND_BUDGET,
 ) -> None:
     """Run the whole pipeline on built-in data (scenes task set 1, or fashion): a pairs
     study, HOA selection at budgets 1 to 5, training of the chosen networks, the all-task and
@@ -36,6 +43,12 @@ def demo_command(
         from mtlgroup.demo import demo_settings
 
         settings = demo_settings(dataset, quick, estimator, workers, device, model, executor)
+        if recommend_budget is not None:  # one of the demo's budgets: checked as a config value
+            from mtlgroup.config import PipelineConfig, parse_config
+
+            settings.pipeline = parse_config(
+                {**settings.pipeline.model_dump(), "recommend_budget": recommend_budget},
+                PipelineConfig, "--recommend-budget")
         check_device(device)
         _run_and_print(settings, out)
 
@@ -50,13 +63,15 @@ def run_pipeline_command(
     estimator: str | None = typer.Option(None, "--estimator", "-e",
                                          help="Override: hoa, esa, exhaustive, tag, cs, proximal."),
     model: str | None = MODEL,
+    recommend_budget: float | None = RECOMMEND_BUDGET,
 ) -> None:
     """Run study → select → finalize → evaluate → report from a YAML config."""
 
     def body() -> None:
         from mtlgroup.config import ConfigError
 
-        settings = load_settings(config, overrides({"estimator": estimator, "model": model}))
+        settings = load_settings(config, overrides({"estimator": estimator, "model": model,
+                                                       "recommend_budget": recommend_budget}))
         try:
             settings.check_for_run()
         except ConfigError as error:

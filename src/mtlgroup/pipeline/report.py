@@ -1,6 +1,17 @@
-"""The ``report`` stage: ``report.json``, ``report.html``, ``curve.png``, ``affinity.png`` and
-the loss tables, from the saved values of the other stages and the store alone (so it can be
-rerun on a finished run directory, e.g. after changing the template)."""
+"""The ``report`` stage: the report a user acts on, from the saved values of the other stages
+and the store alone (so it can be rerun on a finished run directory, e.g. after changing the
+template).
+
+It writes ``report.html`` and ``report.json`` and, next to them, ``curve.png`` (the trade-off),
+``networks.png`` (the recommended networks), ``affinity.png`` (the estimate's affinity or
+pairwise matrix), ``predicted.png`` (the estimate's predicted losses against the real ones,
+when it predicted networks the run then trained) and the loss tables ``tables/*.csv``.
+
+At the top of the page: the recommendation for ``pipeline.recommend_budget``, or else for the
+knee of the curve of validation totals the run chose on (never the test curve), compared task
+by task with the baselines of that budget (or of the nearest baseline budget); the rule is in
+:mod:`mtlgroup.report.recommend`.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mtlgroup.pipeline.rows import PipelineReport
-from mtlgroup.pipeline.stages import STAGES, rows_of
+from mtlgroup.pipeline.rows import BudgetRow, PipelineReport
+from mtlgroup.pipeline.stages import STAGES, _canonical_name, rows_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from mtlgroup.pipeline.context import RunContext
+    from mtlgroup.report.predicted import Prediction
+    from mtlgroup.report.recommend import Option, OptionKind, Recommendation
+    from mtlgroup.study.store import JobRecord
+
+    Options = dict[float, dict[OptionKind, Option]]
+    Scores = dict[str, dict[str, dict[str, dict[str, float]]]]
 
 TRAINING_STAGES = ("estimate", "finalize", "baselines")
 """The stages whose saved values name the jobs the run trained (or reused)."""
+
+OPTIONAL_FIGURES = ("networks.png", "affinity.png", "predicted.png")
+"""Figures a report draws only when it has something to draw (a stale one is removed)."""
 
 
 @dataclass(frozen=True)
@@ -28,41 +50,189 @@ class Report:
     def run(self, context: RunContext) -> PipelineReport:
         import time
 
-        from mtlgroup.report import plot_tradeoff
+        from mtlgroup.report import TrainingCosts, recommend
 
         estimate = context.load("estimate")
         rows = rows_of(context.load("evaluate"))
-        saved = [context.load(stage) for stage in TRAINING_STAGES]
-        keys = list(dict.fromkeys(k for value in saved for k in value["keys"]))
+        saved = {stage: context.load(stage) for stage in TRAINING_STAGES}
+        keys = list(dict.fromkeys(k for value in saved.values() for k in value["keys"]))
         records = context.study.store.jobs("done", keys=keys)
+        scores = _scores(records)
+        name = _canonical_name(context)
+        options = _options(context, rows, saved["baselines"]["budgets"], scores, name)
+        asked = context.settings.get("pipeline", {}).get("recommend_budget")
+        val_totals = _val_totals(rows, scores, name)
+        recommendation = recommend(rows, val_totals, options, asked)
+        if recommendation.chosen is not None and recommendation.budget is not None:
+            recommendation = _with_export(recommendation, context.out)
+        wall = time.perf_counter() - context.started
+        costs = TrainingCosts.of(records, time.time() - wall, wall)
         out = context.out
-        curve = plot_tradeoff(
-            [row.budget for row in rows],
-            {f"chosen networks ({estimate['estimator']})": [r.test_total for r in rows],
-             "one all-task network": [r.all_task_total for r in rows],
-             "independent single-task networks": [r.independent_total for r in rows]},
-            out / "curve.png", title=f"{context.dataset}: test total loss vs budget",
-        )
-        heat_map = _heat_map(out, estimate)
+        for stale in OPTIONAL_FIGURES:
+            (out / stale).unlink(missing_ok=True)
+        predicted = _predictions(saved, estimate, records, scores, out, name)
+        figures = _figures(context, estimate, rows, recommendation, predicted)
         tables = context.study.tables(out / "tables", cost=context.cost_unit)
         report = PipelineReport(
-            dataset=context.dataset,
-            tasks=context.tasks,
-            estimator=estimate["estimator"],
-            rows=rows,
-            trainings=len(records),
-            training_seconds=sum(r.wall_time or 0.0 for r in records),
-            wall_seconds=time.perf_counter() - context.started,
-            out=str(out),
-            failures=[f for value in saved for f in value["failures"]],
+            dataset=context.dataset, tasks=context.tasks, estimator=estimate["estimator"],
+            rows=rows, trainings=costs.trainings, training_seconds=costs.training_seconds,
+            wall_seconds=wall, out=str(out),
+            failures=[f for value in saved.values() for f in value["failures"]],
+            recommendation=recommendation.to_dict(),
+            predictions=[p.to_dict() for p in predicted[0]], costs=costs.to_dict(),
+            settings=context.settings, versions=_versions(),
         )
-        written = [curve, *tables.values(), *([heat_map] if heat_map else []),
+        written = [*figures.values(), *tables.values(),
                    *sorted(context.path("estimate").parent.glob("*.json"))]
         report.files = sorted(str(p.relative_to(out)) for p in written) + [
             "report.html", "report.json", "study.sqlite"]
         (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
-        _write_html(out, report, estimate, context.cost_unit, curve, heat_map)
+        _write_html(context, report, estimate, {"recommendation": recommendation,
+                    "options": options, "val_totals": val_totals, "costs": costs.lines(),
+                    "predictions": predicted[0], "predictions_note": predicted[1],
+                    "figures": {name: path.name for name, path in figures.items()}})
         return report
+
+
+def _with_export(recommendation: Recommendation, out: Path) -> Recommendation:
+    """The recommendation with the command that exports its networks."""
+    from dataclasses import replace
+
+    from mtlgroup.export import export_command
+
+    assert recommendation.budget is not None
+    return replace(recommendation, export_command=export_command(out, recommendation.budget))
+
+
+def _versions() -> dict[str, str]:
+    from mtlgroup.report import versions
+
+    return versions()
+
+
+def _scores(records: Sequence[JobRecord]) -> Scores:
+    """Network → split → task → ``{"loss": ..., metric: ...}`` of the full trainings."""
+    return {r.network: r.outcome.scores for r in records
+            if r.outcome is not None and r.is_network and r.candidate.is_full_budget}
+
+
+def _options(context: RunContext, rows: Sequence[BudgetRow], plans: Sequence[dict[str, Any]],
+             scores: Scores, name: Callable[[str], str]) -> Options:
+    """Budget → its options: the chosen networks (feasible budgets) and the baselines (the
+    baseline budgets), each with the test scores of the network serving each task."""
+    from mtlgroup.report import Option
+    from mtlgroup.study.plans import parse_candidate
+
+    def option(kind: OptionKind, budget: float, served_by: dict[str, str]) -> Option:
+        served = {t: served_by[t] for t in context.tasks if t in served_by}
+        test = {t: scores[name(n)]["test"][t] for t, n in served.items()
+                if t in scores.get(name(n), {}).get("test", {})}
+        members = {n: parse_candidate(n).tasks for n in served.values()}
+        return Option(kind, budget, served, members, test)
+
+    options: Options = {}
+    for row in rows:
+        if row.feasible:
+            options.setdefault(row.budget, {})["chosen"] = option("chosen", row.budget,
+                                                                  row.served_by)
+    for plan in plans:
+        budget, independent = plan["budget"], dict(plan["independent"])
+        found = options.setdefault(budget, {})
+        found["all-task"] = option("all-task", budget, dict.fromkeys(independent,
+                                                                     plan["all_task"]))
+        found["independent"] = option("independent", budget, independent)
+    return dict(sorted(options.items()))
+
+
+def _losses(scores: Scores, split: str) -> dict[str, dict[str, float]]:
+    """Network → task → loss on ``split``."""
+    return {n: {t: s["loss"] for t, s in found[split].items()}
+            for n, found in scores.items() if split in found}
+
+
+def _val_totals(rows: Sequence[BudgetRow], scores: Scores, name: Callable[[str], str]
+                ) -> dict[float, float]:
+    """Budget → validation total of its chosen networks (honest rule), where all trained:
+    what the knee is found on."""
+    from mtlgroup.selection.evaluate import score_served
+    from mtlgroup.selection.table import TableError
+
+    val = _losses(scores, "val")
+    totals = {}
+    for row in rows:
+        if row.feasible:
+            served = {t: name(n) for t, n in row.served_by.items()}
+            try:
+                totals[row.budget] = score_served(served, val, source="validation losses").total
+            except TableError:  # a chosen network's training failed: no point of the curve
+                continue
+    return totals
+
+
+def _predictions(saved: dict[str, dict[str, Any]], estimate: dict[str, Any],
+                 records: Sequence[JobRecord], scores: Scores, out: Path,
+                 name: Callable[[str], str]) -> tuple[list[Prediction], str]:
+    """The estimate's predictions of the networks the run then trained in full (finalize),
+    and what the report says about them."""
+    from mtlgroup.report import predictions
+    from mtlgroup.selection import read_loss_table
+
+    if not estimate.get("table"):
+        return [], (f"The {estimate['estimator']} estimator predicts no losses: it chooses "
+                    "groupings from its affinity matrix.")
+    table = read_loss_table(out / estimate["table"])
+
+    def trained_by(stage: str) -> set[str]:
+        """The networks ``stage`` trained in full (not ESA's short runs)."""
+        keys = set(saved[stage]["keys"])
+        return {r.network for r in records
+                if r.key in keys and r.is_network and r.candidate.is_full_budget}
+
+    estimated = trained_by("estimate")
+    predicted = {name(n): table.losses(n) for n in table.networks if name(n) not in estimated}
+    if not predicted:
+        return [], "Nothing was predicted: the estimate trained every candidate in full."
+    real = {n: losses for n, losses in _losses(scores, "val").items()
+            if n in trained_by("finalize")}
+    found = predictions(predicted, real)
+    networks = len({p.network for p in found})
+    return found, (f"The estimate predicted the validation losses of {len(predicted)} networks "
+                   f"({estimate['chosen_on']}); {networks} of them were chosen and then trained "
+                   "in full. One point per (network, task), coloured by task.")
+
+
+def _figures(context: RunContext, estimate: dict[str, Any], rows: Sequence[BudgetRow],
+             recommendation: Recommendation, predicted: tuple[list[Prediction], str]
+             ) -> dict[str, Path]:
+    """Draw the report's figures; ``{file name: path}`` of those drawn."""
+    from mtlgroup.report import LABELS, network_grid, plot_networks, plot_predictions, plot_tradeoff
+
+    out, chosen = context.out, recommendation.chosen
+    star = None
+    if chosen is not None and chosen.total is not None and recommendation.budget is not None:
+        star = (recommendation.budget, chosen.total)
+    figures = {"curve.png": plot_tradeoff(
+        [row.budget for row in rows],
+        {f"{LABELS['chosen']} ({estimate['estimator']})": [r.test_total for r in rows],
+         LABELS["all-task"]: [r.all_task_total for r in rows],
+         LABELS["independent"]: [r.independent_total for r in rows]},
+        out / "curve.png", title=f"{context.dataset}: test total loss by inference budget",
+        baselines=[LABELS["all-task"], LABELS["independent"]],
+        infeasible=[r.budget for r in rows if not r.feasible], recommended=star,
+    )}
+    if chosen is not None:
+        grid = network_grid(context.tasks, chosen.members, chosen.served_by)
+        figures["networks.png"] = plot_networks(
+            context.tasks, grid, out / "networks.png",
+            f"networks to train at budget {recommendation.budget:g}")
+    heat_map = _heat_map(out, estimate)
+    if heat_map is not None:
+        figures["affinity.png"] = heat_map
+    if predicted[0]:
+        figures["predicted.png"] = plot_predictions(
+            [(p.task, p.predicted, p.real) for p in predicted[0]], out / "predicted.png",
+            f"{estimate['estimator']}: predicted vs real validation loss")
+    return figures
 
 
 def _heat_map(out: Path, estimate: dict[str, Any]) -> Path | None:
@@ -78,25 +248,38 @@ def _heat_map(out: Path, estimate: dict[str, Any]) -> Path | None:
     return plot_affinity(affinity, out / "affinity.png", title=title)
 
 
-def _write_html(out: Path, report: PipelineReport, estimate: dict[str, Any], cost_unit: str,
-                curve: Path, heat_map: Path | None) -> Path:
-    from mtlgroup.report import write_html_report
+def _metrics(context: RunContext) -> dict[str, list[tuple[str, str]]]:
+    """Task → its metrics and their direction (``higher is better``...)."""
+    tasks = context.study.dataset_tasks
+    return {t.name: [(m.name, "lower is better" if m.lower_is_better else "higher is better")
+                     for m in t.metrics] for t in tasks if t.name in context.tasks}
 
-    return write_html_report(out / "report.html", {
+
+def _write_html(context: RunContext, report: PipelineReport, estimate: dict[str, Any],
+                parts: dict[str, Any]) -> Path:
+    """``report.html`` from the report and its ``parts`` (the recommendation, the options,
+    the validation totals, the costs' lines, the predictions and the figures' file names)."""
+    from mtlgroup.report import network_grid, settings_yaml, write_html_report
+
+    options: Options = parts["options"]
+    grids = [(budget, network_grid(context.tasks, found["chosen"].members,
+                                   found["chosen"].served_by))
+             for budget, found in options.items() if "chosen" in found]
+    return write_html_report(context.out / "report.html", {
+        **parts,
         "dataset": report.dataset,
         "tasks": report.tasks,
         "estimator": report.estimator,
         "chosen_on": estimate["chosen_on"],
-        "cost_unit": "forward FLOPs" if cost_unit == "flops" else "nominal: 1 and 0.5",
-        "curve_png": curve.name,
+        "cost_unit": ("measured forward FLOPs" if context.cost_unit == "flops"
+                      else "nominal: 1 per network, 0.5 per half-size one"),
         "rows": report.rows,
-        "affinity_png": heat_map.name if heat_map else None,
+        "grids": grids,
+        "metrics": _metrics(context),
         "affinity_caption": estimate["affinity_caption"],
-        "costs": [
-            ("networks trained", report.trainings),
-            ("training time (sum over networks)", f"{report.training_seconds:.0f} s"),
-            ("wall time of this run", f"{report.wall_seconds:.0f} s"),
-        ],
+        "failures": report.failures,
+        "settings_yaml": settings_yaml(report.settings) if report.settings else "",
+        "versions": report.versions,
         "files": report.files,
     })
 

@@ -66,7 +66,14 @@ class BudgetRow:
 
 @dataclass
 class PipelineReport:
-    """What a run produced; ``report.json`` is :meth:`to_dict`."""
+    """What a run produced; ``report.json`` is :meth:`to_dict`.
+
+    ``recommendation`` is :meth:`mtlgroup.report.Recommendation.to_dict` (the budget, its
+    networks, what they buy against the baselines, the export command), ``predictions`` the
+    estimate's predicted against real validation losses (:class:`mtlgroup.report.Prediction`),
+    ``costs`` :meth:`mtlgroup.report.TrainingCosts.to_dict`, ``settings`` the run's settings
+    (JSON) and ``versions`` those of mtlgroup, torch, numpy and Python.
+    """
 
     dataset: str
     tasks: list[str]
@@ -78,6 +85,11 @@ class PipelineReport:
     out: str
     files: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    recommendation: dict[str, Any] | None = None
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    costs: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtlgroup.report.recommend import format_percent
+
 
 def write_html_report(path: str | Path, context: Mapping[str, Any]) -> Path:
     """Render ``templates/report.html`` with ``context`` (see :mod:`mtlgroup.pipeline.report`
@@ -17,9 +19,22 @@ def write_html_report(path: str | Path, context: Mapping[str, Any]) -> Path:
         autoescape=select_autoescape(["html"]),
     )
     env.filters["fmt"] = lambda value, digits=4: "–" if value is None else f"{value:.{digits}f}"
+    env.filters["pct"] = format_percent
+    env.filters["tone"] = tone
     html = env.get_template("report.html").render(**context)
     path = Path(path)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def tone(change: float | None) -> str:
+    """The CSS class of a % change of a loss: ``better`` (negative), ``worse`` (positive).
+
+    >>> tone(-2.0), tone(3.0), tone(None)
+    ('better', 'worse', '')
+    """
+    if change is None or change == 0:
+        return ""
+    return "better" if change < 0 else "worse"
