@@ -251,7 +251,9 @@ def load_table(
         input_shape=(int(inputs.shape[1]),),
         spec=spec,
         schema=schema,
-        **splits,
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
     )
 
 
