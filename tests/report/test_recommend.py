@@ -165,3 +165,11 @@ def test_nothing_feasible_recommends_nothing():
     assert found.budget is None and found.chosen is None and "Nothing to recommend" in \
         found.sentence
     assert found.to_dict()["feasible"] is False
+
+
+def test_a_task_whose_network_failed_is_said_not_scored():
+    options = {2.0: {**chosen(2.0, {"a": 0.45, "b": 0.5}),
+                     **baselines(2.0, dict.fromkeys(TASKS, 0.5))}}
+    found = recommend([Row(2.0)], {2.0: 1.0}, options, asked=2.0)
+    assert set(found.comparisons[0].change) == {"a", "b"} and found.chosen is not None
+    assert found.chosen.total is None and "no test loss for c" in found.sentence

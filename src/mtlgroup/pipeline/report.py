@@ -50,7 +50,7 @@ class Report:
     def run(self, context: RunContext) -> PipelineReport:
         import time
 
-        from mtlgroup.report import TrainingCosts, recommend
+        from mtlgroup.report import TrainingCosts, recommend, versions
 
         estimate = context.load("estimate")
         rows = rows_of(context.load("evaluate"))
@@ -80,7 +80,7 @@ class Report:
             failures=[f for value in saved.values() for f in value["failures"]],
             recommendation=recommendation.to_dict(),
             predictions=[p.to_dict() for p in predicted[0]], costs=costs.to_dict(),
-            settings=context.settings, versions=_versions(),
+            settings=context.settings, versions=versions(),
         )
         written = [*figures.values(), *tables.values(),
                    *sorted(context.path("estimate").parent.glob("*.json"))]
@@ -90,7 +90,7 @@ class Report:
         _write_html(context, report, estimate, {"recommendation": recommendation,
                     "options": options, "val_totals": val_totals, "costs": costs.lines(),
                     "predictions": predicted[0], "predictions_note": predicted[1],
-                    "figures": {name: path.name for name, path in figures.items()}})
+                    "figures": {file: path.name for file, path in figures.items()}})
         return report
 
 
@@ -102,12 +102,6 @@ def _with_export(recommendation: Recommendation, out: Path) -> Recommendation:
 
     assert recommendation.budget is not None
     return replace(recommendation, export_command=export_command(out, recommendation.budget))
-
-
-def _versions() -> dict[str, str]:
-    from mtlgroup.report import versions
-
-    return versions()
 
 
 def _scores(records: Sequence[JobRecord]) -> Scores:
@@ -195,10 +189,15 @@ def _predictions(saved: dict[str, dict[str, Any]], estimate: dict[str, Any],
     real = {n: losses for n, losses in _losses(scores, "val").items()
             if n in trained_by("finalize")}
     found = predictions(predicted, real)
-    networks = len({p.network for p in found})
-    return found, (f"The estimate predicted the validation losses of {len(predicted)} networks "
-                   f"({estimate['chosen_on']}); {networks} of them were chosen and then trained "
-                   "in full. One point per (network, task), coloured by task.")
+    trained = len({p.network for p in found})
+    return found, (f"The {estimate['estimator']} estimate predicted the validation losses of "
+                   f"{_count(len(predicted))}; {trained} of them, chosen at some budget, "
+                   f"{'was' if trained == 1 else 'were'} then trained in full. One point per "
+                   "(network, task), coloured by task.")
+
+
+def _count(networks: int) -> str:
+    return f"{networks} network{'' if networks == 1 else 's'}"
 
 
 def _figures(context: RunContext, estimate: dict[str, Any], rows: Sequence[BudgetRow],
@@ -243,7 +242,7 @@ def _heat_map(out: Path, estimate: dict[str, Any]) -> Path | None:
     if not estimate.get("affinity"):
         return None
     affinity = Affinity.from_csv(out / estimate["affinity"])
-    title = ("pairwise relative performance (row helps column)"
+    title = ("pairwise relative performance\n(row helps column)"
              if affinity.method == "pairwise" else None)
     return plot_affinity(affinity, out / "affinity.png", title=title)
 

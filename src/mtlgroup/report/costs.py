@@ -54,7 +54,8 @@ class TrainingCosts:
         cpu_hours, gpu_hours: device hours of all of them.
         training_seconds: their summed wall time.
         span_seconds: from the first training's start to the last one's end.
-        wall_seconds: the wall time of this run (every stage, reports included).
+        wall_seconds: the wall time of this run, from its first stage to the report (a
+            report redrawn alone: the report's own).
     """
 
     trainings: int
@@ -98,7 +99,8 @@ class TrainingCosts:
             ("GPU hours (sum of the trainings' wall times on GPU)", f"{self.gpu_hours:.3f} h"),
             ("training time, summed over trainings", duration(self.training_seconds)),
             ("trainings' span (first start to last end)", duration(self.span_seconds)),
-            ("wall time of this run (all stages)", duration(self.wall_seconds)),
+            ("wall time of this run, from its first stage to this report",
+             duration(self.wall_seconds)),
         ]
 
 

@@ -166,7 +166,10 @@ class Recommendation:
         networks = _join([_describe(option, n) for n in option.networks])
         text = (f"Train {count} network{'s' if count != 1 else ''} at budget {self.budget:g} "
                 f"({self.reason}{spent}): {networks}")
-        if not self.comparisons:
+        unscored = [t for t in option.served_by if t not in option.test]
+        if unscored:  # its network's training failed (the report lists the failures)
+            text += f"; no test loss for {', '.join(unscored)}: its network's training failed"
+        if not any(c.change for c in self.comparisons):  # no baselines, or nothing scored
             return f"{text}; {self.note}." if self.note else f"{text}."
         where = "the same budget"
         elsewhere = self.comparisons[0].baseline.budget
@@ -174,7 +177,7 @@ class Recommendation:
             where = (f"budget {elsewhere:g}, the nearest baseline budget (budget "
                      f"{self.budget:g} has none)")
         against = [f"against {c.baseline.label} by {_changes(c.change)}"
-                   for c in self.comparisons]
+                   for c in self.comparisons if c.change]
         return (f"{text}; with the baselines of {where}, each task's test loss (lower is "
                 f"better) changes {', and '.join(against)}.")
 
