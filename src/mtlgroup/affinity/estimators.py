@@ -87,6 +87,7 @@ class AffinityEstimator(ABC):
         config: TrainConfig | None = None,
         size: float = 1.0,
         model: nn.Module | NetworkFactory | str | Mapping[str, Any] | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> AffinityEstimator:
         """Train one network on ``tasks`` (default: all of ``data``'s) and measure affinity.
 
@@ -94,11 +95,13 @@ class AffinityEstimator(ABC):
         ``package.module:function`` or a :class:`~mtlgroup.models.NetworkFactory`), or a
         module of your own used as it is. Either must return ``{task: prediction}`` and expose
         its shared parameters (see :func:`~mtlgroup.affinity.lookahead.shared_parameters`).
+        ``callbacks`` watch the training too, after the estimator's own (e.g. a tracker's).
         """
         config = config or TrainConfig()
         names = list(tasks or data.tasks.names)
         self._start()
-        callbacks, strategy = self.training_parts()
+        probes, strategy = self.training_parts()
+        callbacks = [*probes, *callbacks]
         if not isinstance(model, nn.Module):
             model, result = train_network(names, data, size, config, callbacks, strategy,
                                           model=model)
@@ -324,12 +327,14 @@ def estimate_affinity(
     config: TrainConfig | None = None,
     size: float = 1.0,
     model: nn.Module | NetworkFactory | str | Mapping[str, Any] | None = None,
+    callbacks: Sequence[Callback] = (),
     **options: Any,
 ) -> Affinity:
     """Train one network (seeded by ``config.seed``) on ``tasks`` with the ``method``'s probe or
     strategy and return its affinity; ``affinity.result`` is the training's
     :class:`~mtlgroup.training.TrainResult`. ``model`` is a network factory (default ``conv``)
-    or a module of your own; ``options`` are the estimator's hyper-parameters (e.g.
-    ``every=10`` for ``tag``/``cs``, ``warmup=100`` for ``proximal``)."""
+    or a module of your own; ``callbacks`` watch the training too (e.g. a tracker's);
+    ``options`` are the estimator's hyper-parameters (e.g. ``every=10`` for ``tag``/``cs``,
+    ``warmup=100`` for ``proximal``)."""
     estimator = create_estimator(method, **options)
-    return estimator.fit(data, tasks, config, size, model).affinity_
+    return estimator.fit(data, tasks, config, size, model, callbacks).affinity_

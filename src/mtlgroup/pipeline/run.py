@@ -32,6 +32,10 @@ def run_pipeline(
              f"({', '.join(context.tasks)}), budgets {budget_list(context.budgets)}")
         report = run_stages(context, STAGES.names())[-1]
         assert isinstance(report, PipelineReport)
+        if context.study.track:  # the trade-off table and the report, as one tracker run
+            from mtlgroup.tracking import log_pipeline_run
+
+            log_pipeline_run(context.study.track, context, report)
         return report
 
 

@@ -351,6 +351,7 @@ def run_job(spec: JobSpec) -> JobOutcome:
     ``weights`` for the store to keep. An affinity job trains the joint network with its
     estimator's probes and returns the affinity matrix in ``extra["affinity"]`` instead."""
     from mtlgroup.study.weights import state_dict_bytes
+    from mtlgroup.tracking import finish_on_error
     from mtlgroup.training import train_network
 
     started = time.perf_counter()
@@ -359,20 +360,22 @@ def run_job(spec: JobSpec) -> JobOutcome:
     extra: dict[str, Any] = {}
     weights: bytes | None = None
     callbacks = job_callbacks(spec)
-    if spec.affinity is None:
-        network, result = train_network(spec.candidate.tasks, data, spec.candidate.size, config,
-                                        callbacks, model=spec.model)
-        weights = state_dict_bytes(network)
-    else:
-        from mtlgroup.affinity import estimate_affinity
+    with finish_on_error(callbacks):  # a training that raises ends its tracker runs as failed
+        if spec.affinity is None:
+            network, result = train_network(spec.candidate.tasks, data, spec.candidate.size,
+                                            config, callbacks, model=spec.model)
+            weights = state_dict_bytes(network)
+        else:
+            from mtlgroup.affinity import estimate_affinity
 
-        affinity = estimate_affinity(
-            data, spec.candidate.tasks, method=spec.affinity["method"], config=config,
-            size=spec.candidate.size, model=spec.model, **spec.affinity["options"],
-        )
-        assert affinity.result is not None  # estimate_affinity always trains
-        result = affinity.result
-        extra["affinity"] = _affinity_record(affinity)
+            affinity = estimate_affinity(
+                data, spec.candidate.tasks, method=spec.affinity["method"], config=config,
+                size=spec.candidate.size, model=spec.model, callbacks=callbacks,
+                **spec.affinity["options"],
+            )
+            assert affinity.result is not None  # estimate_affinity always trains
+            result = affinity.result
+            extra["affinity"] = _affinity_record(affinity)
     outcome = JobOutcome.from_train_result(
         spec, result, data.input_shape, time.perf_counter() - started, cache_hit
     )
@@ -382,12 +385,25 @@ def run_job(spec: JobSpec) -> JobOutcome:
 
 
 def job_callbacks(spec: JobSpec) -> list[Callback]:
-    """The training callbacks a job runs with: its tracker's, if it has one."""
+    """The training callbacks a job runs with: its tracker's, if it has one. The run is named
+    after the network; a short (ESA) run's name adds its budget share, an affinity job's its
+    method (``a+b (budget 0.2)``, ``a+b+c (tag affinity)``)."""
     if not spec.track:
         return []
     from mtlgroup.tracking import tracking_callbacks
 
-    return tracking_callbacks(spec.track, spec.network)
+    name = spec.network
+    if not spec.candidate.is_full_budget:
+        name += f" (budget {spec.candidate.budget_fraction:g})"
+    if spec.affinity is not None:
+        name += f" ({spec.affinity['method']} affinity)"
+    params = {"network": spec.network, "size": spec.candidate.size,
+              "budget_fraction": spec.candidate.budget_fraction, "dataset": spec.dataset,
+              **{f"data.{k}": v for k, v in spec.data_options.items()},
+              "model": spec.model.describe(), "seed": spec.seed,
+              "job_key": spec.key,
+              **({"affinity": canonical_json(spec.affinity)} if spec.affinity else {})}
+    return tracking_callbacks(spec.track, name, params)
 
 
 def _affinity_record(affinity: Affinity) -> dict[str, Any]:
