@@ -172,6 +172,10 @@ class StudyConfig(Section):
     address: str | None = None
     retry_failed: bool = True
     cost: Literal["flops", "nominal"] = "flops"
+    keep_weights: Literal["all", "full", "none"] = Field(
+        "all", description="trained networks the store keeps: all, full (not ESA's short "
+        "runs) or none (mtlgroup.study.weights.KEEP_WEIGHTS)"
+    )
 
     @field_validator("plan")
     @classmethod
@@ -401,6 +405,17 @@ class Settings(Section):
     study: StudyConfig = Field(default_factory=lambda: StudyConfig.model_validate({}))
     pipeline: PipelineConfig = Field(default_factory=lambda: PipelineConfig.model_validate({}))
     out: Path | None = None
+    track: str | dict[str, Any] | None = Field(
+        None, description="log every training to an experiment tracker: mlflow, tensorboard, "
+        "or {kind: mlflow, uri: ..., experiment: ...} (see docs/tracking.md)"
+    )
+
+    @field_validator("track")
+    @classmethod
+    def _known_tracker(cls, value: str | dict[str, Any] | None) -> dict[str, Any] | None:
+        from mtlgroup.tracking.settings import track_request
+
+        return track_request(value, source="")  # normalised: {"kind": ..., options given}
 
     @field_validator("model")
     @classmethod

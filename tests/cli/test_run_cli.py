@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from mtlgroup.cli import app
+from mtlgroup.export import load_grouped, read_manifest
 
 runner = CliRunner()
 
@@ -80,3 +84,17 @@ def test_demo_quick_smoke(tmp_path):
     assert with_baselines and all(row["independent_total"] is not None for row in with_baselines)
     for name in ("report.html", "curve.png", "affinity.png", "tables/val.csv"):
         assert (out / name).exists(), name
+    # It ends with the command that exports its recommendation; that command works, and the
+    # bundle loads and answers for every task.
+    command = next(line.split(": ", 1)[1] for line in result.output.splitlines()
+                   if line.startswith("export the chosen networks: "))
+    words = shlex.split(command)
+    assert words[:2] == ["mtlgroup", "export"]
+    exported = runner.invoke(app, words[1:])
+    assert exported.exit_code == 0, exported.output
+    bundle = Path(words[words.index("--out") + 1])
+    model = load_grouped(bundle)
+    outputs = model(torch.zeros(2, 3, 32, 32))
+    assert sorted(outputs) == sorted(report["tasks"])
+    assert set(report["recommendation"]["networks"]) == {
+        n["name"] for n in read_manifest(bundle)["networks"]}

@@ -36,6 +36,7 @@ from mtlgroup.cli.options import (
     SEED,
     SIZE,
     TASKS,
+    TRACK,
     load_settings,
     overrides,
     prepare_training,
@@ -88,6 +89,7 @@ def affinity_command(
     n_test: int | None = N_TEST,
     image_size: int | None = IMAGE_SIZE,
     data_seed: int | None = DATA_SEED,
+    track: str | None = TRACK,
 ) -> None:
     """Measure task affinity (row = source, column = target); write OUT/affinity.{csv,json,png}."""
 
@@ -101,6 +103,8 @@ def affinity_command(
         if method == "pairwise":
             if table is None:
                 raise UsageError("--method pairwise needs --table LOSS_TABLE.csv")
+            if track is not None:
+                raise UsageError("--track logs a training: --method pairwise trains nothing")
             names = (None if tasks in (None, "all")
                      else [t.strip() for t in tasks.split(",") if t.strip()])
             affinity = pairwise_affinity(table, baseline, names)  # type: ignore[arg-type]
@@ -124,12 +128,24 @@ def affinity_command(
                 "seed": training_seed}
 
     def _train(settings, estimator):
+        from mtlgroup.study.plans import Candidate
+        from mtlgroup.tracking import finish_on_error, start_tracking, tracking_callbacks
+
         names = settings.data.task_names()  # data loaded here is reused (per-process cache)
         if len(names) < 2:
             raise UsageError(f"affinity needs at least two tasks, got {', '.join(names)}")
         run = prepare_training(settings, size, out)
         config_ = settings.training.to_train_config()
-        return estimator.fit(run.data, run.tasks, config_, size, run.factory).affinity_
+        callbacks = tracking_callbacks(
+            start_tracking(settings.track, out, typer.echo),
+            f"{Candidate(tuple(run.tasks), size).name} ({method} affinity)",
+            {"size": size, "dataset": settings.data.dataset, "model": run.factory.describe(),
+             "affinity": method,
+             **{f"affinity.{k}": v for k, v in estimator.get_params().items()}},
+        )
+        with finish_on_error(callbacks):
+            return estimator.fit(run.data, run.tasks, config_, size, run.factory,
+                                 callbacks).affinity_
 
     run_command(body)
 

@@ -76,6 +76,11 @@ WORKERS = typer.Option(None, "--workers", "-j", min=1,
 THREADS = typer.Option(None, "--threads", min=1,
                        help="Torch threads per local worker (default cores/workers).")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local one).")
+KEEP_WEIGHTS = typer.Option(
+    None, "--keep-weights",
+    help="Trained networks the store keeps: all, full (not ESA's short runs) or none "
+    f"(default {_default('study', 'keep_weights')}).",
+)
 
 RECOMMEND_BUDGET = typer.Option(
     None, "--recommend-budget",
@@ -84,6 +89,12 @@ RECOMMEND_BUDGET = typer.Option(
 )
 
 SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
+TRACK = typer.Option(
+    None, "--track",
+    help="Log every training to mlflow (default store OUT/mlflow.db, no server) or tensorboard "
+    "(OUT/tensorboard); none turns a config's track off. Each needs mtlgroup's extra of its "
+    "name (see docs/tracking.md).",
+)
 
 FLAG_KEYS: dict[str, str] = {
     "dataset": "data.dataset", "tasks": "data.tasks", "n_train": "data.n_train",
@@ -96,8 +107,9 @@ FLAG_KEYS: dict[str, str] = {
     "plan": "study.plan", "networks": "study.networks", "executor": "study.executor",
     "workers": "study.workers", "threads": "study.threads_per_worker",
     "address": "study.address", "retry_failed": "study.retry_failed", "cost": "study.cost",
+    "keep_weights": "study.keep_weights",
     "estimator": "pipeline.estimator", "recommend_budget": "pipeline.recommend_budget",
-    "out": "out",
+    "out": "out", "track": "track",
 }
 """Flag (parameter name) → the :class:`~mtlgroup.config.Settings` key it sets."""
 

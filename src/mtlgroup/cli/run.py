@@ -10,8 +10,10 @@ from rich.table import Table
 
 from mtlgroup.cli.app import UsageError, app, run_command
 from mtlgroup.cli.options import (
+    KEEP_WEIGHTS,
     MODEL,
     RECOMMEND_BUDGET,
+    TRACK,
     check_device,
     load_settings,
     overrides,
@@ -32,7 +34,9 @@ def demo_command(
     executor: str = typer.Option("local", "--executor",
                                  help="local (processes on this machine) or ray."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    keep_weights: str | None = KEEP_WEIGHTS,
     recommend_budget: float | None = RECOMMEND_BUDGET,
+    track: str | None = TRACK,
 ) -> None:
     """Run the whole pipeline on built-in data (scenes task set 1, or fashion): a pairs
     study, HOA selection at budgets 1 to 5, training of the chosen networks, the all-task and
@@ -40,15 +44,23 @@ def demo_command(
     heat map."""
 
     def body() -> None:
+        from mtlgroup.config import StudyConfig, parse_config
         from mtlgroup.demo import demo_settings
 
         settings = demo_settings(dataset, quick, estimator, workers, device, model, executor)
+        if keep_weights is not None:  # checked as a config value: one line naming the flag
+            settings.study.keep_weights = parse_config(
+                {"keep_weights": keep_weights}, StudyConfig, "--keep-weights").keep_weights
         if recommend_budget is not None:  # one of the demo's budgets: checked as a config value
-            from mtlgroup.config import PipelineConfig, parse_config
+            from mtlgroup.config import PipelineConfig
 
             settings.pipeline = parse_config(
                 {**settings.pipeline.model_dump(), "recommend_budget": recommend_budget},
                 PipelineConfig, "--recommend-budget")
+        if track is not None:  # checked as a config value: one line naming the flag
+            from mtlgroup.tracking import track_request
+
+            settings.track = track_request(track, "--track")
         check_device(device)
         _run_and_print(settings, out)
 
@@ -63,7 +75,9 @@ def run_pipeline_command(
     estimator: str | None = typer.Option(None, "--estimator", "-e",
                                          help="Override: hoa, esa, exhaustive, tag, cs, proximal."),
     model: str | None = MODEL,
+    keep_weights: str | None = KEEP_WEIGHTS,
     recommend_budget: float | None = RECOMMEND_BUDGET,
+    track: str | None = TRACK,
 ) -> None:
     """Run study → select → finalize → evaluate → report from a YAML config."""
 
@@ -71,7 +85,9 @@ def run_pipeline_command(
         from mtlgroup.config import ConfigError
 
         settings = load_settings(config, overrides({"estimator": estimator, "model": model,
-                                                       "recommend_budget": recommend_budget}))
+                                                       "keep_weights": keep_weights,
+                                                       "recommend_budget": recommend_budget,
+                                                       "track": track}))
         try:
             settings.check_for_run()
         except ConfigError as error:
@@ -89,6 +105,14 @@ def _run_and_print(settings, out: Path) -> None:
     report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False))
     print_tradeoff(report, console)
     console.print(f"report: {out / 'report.html'} (curve: {out / 'curve.png'})")
+    recommendation = report.recommendation or {}
+    # soft_wrap: a command cut over two lines could not be pasted.
+    if recommendation.get("sentence"):
+        console.print(f"recommendation: {recommendation['sentence']}", markup=False,
+                      soft_wrap=True)
+    if recommendation.get("export_command"):
+        console.print(f"export the chosen networks: {recommendation['export_command']}",
+                      markup=False, soft_wrap=True)
     if report.failures:
         console.print(f"{len(report.failures)} training(s) failed:", style="red")
         for failure in report.failures:

@@ -26,6 +26,7 @@ from mtlgroup.cli.options import (
     EPOCHS,
     EXECUTOR,
     IMAGE_SIZE,
+    KEEP_WEIGHTS,
     LR,
     MAX_STEPS,
     MODEL,
@@ -39,6 +40,7 @@ from mtlgroup.cli.options import (
     SEED,
     TASKS,
     THREADS,
+    TRACK,
     WORKERS,
     check_device,
     load_settings,
@@ -76,6 +78,14 @@ def study_command(
                                              help="Retry jobs that failed before (default yes)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bar (default: when stderr is a terminal)."),
+    keep_weights: str | None = KEEP_WEIGHTS,
+    prune: bool = typer.Option(
+        False, "--prune",
+        help="Delete the weights of every network OUT no longer needs (a run: all but the "
+        "chosen networks and baselines; a study: the ESA short runs); alone, trains nothing.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="With --prune: list what would be deleted, delete nothing."),
     epochs: int | None = EPOCHS,
     max_steps: int | None = MAX_STEPS,
     batch_size: int | None = BATCH_SIZE,
@@ -90,6 +100,7 @@ def study_command(
     n_test: int | None = N_TEST,
     image_size: int | None = IMAGE_SIZE,
     data_seed: int | None = DATA_SEED,
+    track: str | None = TRACK,
 ) -> None:
     """Train the networks of a plan (one job each), resumably; write OUT/study.sqlite and the
     loss tables OUT/tables/{val,test,early}.csv for `mtlgroup select`."""
@@ -99,10 +110,15 @@ def study_command(
         from mtlgroup.study import StoreError
         from mtlgroup.study.executors import ExecutorUnavailable
 
+        if dry_run and not prune:
+            raise UsageError("--dry-run goes with --prune (it lists what --prune would delete)")
         settings = load_settings(config, overrides(flags, data), model_option)
-        summary_ok = run_study(
+        train = not prune or settings.study.plan is not None or bool(settings.study.networks)
+        summary_ok = not train or run_study(
             settings, progress, expected=(StoreError, ExecutorUnavailable, ConnectionError)
         )
+        if prune:
+            prune_weights(settings.out, dry_run)
         if not summary_ok:
             raise typer.Exit(EXIT_FAILED_JOBS)
 
@@ -115,6 +131,7 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     and summary. Returns whether every job succeeded."""
     from mtlgroup.study import Study, create_executor, parse_candidate
     from mtlgroup.tasks import UnknownTaskError
+    from mtlgroup.tracking import prepare_track, resolve_track
 
     if settings.out is None:
         raise UsageError("no output directory: give --out DIR (or out: in the config)")
@@ -129,11 +146,15 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     check_device(settings.training.device)  # fail on a bad device before any training
     train_config = settings.training.to_train_config()
     out = Path(settings.out)
+    track = resolve_track(settings.track, out)
     try:
         runner = create_executor(spec.executor, **spec.executor_options())
         with Study(out / "study.sqlite", settings.data.dataset, settings.data.loader_options(),
                    names, train_config, seed=settings.training.seed,
-                   device=settings.training.device, model=settings.model) as study:
+                   device=settings.training.device, model=settings.model,
+                   keep_weights=spec.keep_weights, track=track) as study:
+            if track is not None:  # the store is created once the study's checks passed
+                typer.echo(prepare_track(track))
             if spec.plan is not None:
                 study.add_plan(spec.plan)
             if spec.networks:
@@ -151,6 +172,19 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     for split, path in tables.items():
         typer.echo(f"wrote {path} ({split} losses)")
     return summary.ok
+
+
+def prune_weights(out: Path | None, dry_run: bool) -> None:
+    """``--prune``: delete (or list) the weight files OUT's run or study no longer needs."""
+    from mtlgroup.study import StoreError
+    from mtlgroup.study.status import prune_store
+
+    if out is None:
+        raise UsageError("--prune needs the study's directory: give --out DIR")
+    try:
+        typer.echo(prune_store(out, dry_run).format())
+    except StoreError as error:
+        raise UsageError(str(error)) from None
 
 
 def print_study_table(study: Any, cost: str) -> None:

@@ -30,6 +30,7 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
+    TRACK,
     load_settings,
     overrides,
     prepare_training,
@@ -68,6 +69,7 @@ def train_command(
     n_test: int | None = N_TEST,
     image_size: int | None = IMAGE_SIZE,
     data_seed: int | None = DATA_SEED,
+    track: str | None = TRACK,
 ) -> None:
     """Train one network on some tasks; write OUT/result.json and OUT/model.pt and print a
     per-task table."""
@@ -77,17 +79,27 @@ def train_command(
         import torch
 
         from mtlgroup.cost import CostModel
+        from mtlgroup.study.plans import Candidate
+        from mtlgroup.tracking import finish_on_error, start_tracking, tracking_callbacks
         from mtlgroup.training import create_strategy, train_network
 
         settings = load_settings(config, overrides(flags, data), model_option)
         update = create_strategy(strategy)
         run = prepare_training(settings, size, out)
-        model_net, result = train_network(
-            run.tasks, run.data, size, settings.training.to_train_config(), strategy=update,
-            reference_flops=CostModel(run.data.tasks, run.data.input_shape,
-                                      run.factory).reference_flops,
-            model=run.factory,
+        callbacks = tracking_callbacks(
+            start_tracking(settings.track, out, typer.echo),
+            Candidate(tuple(run.tasks), size).name,
+            {"size": size, "dataset": settings.data.dataset, "model": run.factory.describe(),
+             "strategy": strategy},
         )
+        with finish_on_error(callbacks):
+            model_net, result = train_network(
+                run.tasks, run.data, size, settings.training.to_train_config(), callbacks,
+                strategy=update,
+                reference_flops=CostModel(run.data.tasks, run.data.input_shape,
+                                          run.factory).reference_flops,
+                model=run.factory,
+            )
         result.save(out / "result.json")
         torch.save(model_net.state_dict(), out / "model.pt")
         print_result_table(result)

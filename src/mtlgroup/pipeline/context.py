@@ -145,18 +145,22 @@ def open_context(
     from mtlgroup.pipeline.estimators import create_estimator
     from mtlgroup.study import Study
     from mtlgroup.study.executors import create_executor
+    from mtlgroup.tracking import prepare_track, resolve_track
 
     out = Path(out)
+    track = resolve_track(settings.track, out)
     # The study checks the data and the model before it opens its store: bad input writes
     # nothing, not even the run directory.
     study = Study(
         Path(store) if store else out / "study.sqlite", settings.data.dataset,
         settings.data.loader_options(), settings.data.task_names(),
         settings.training.model_dump(), settings.training.seed, settings.training.device,
-        model=settings.model,
+        model=settings.model, keep_weights=settings.study.keep_weights, track=track,
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
+        if track is not None:  # every training of the run logs to it (see mtlgroup.tracking)
+            echo(prepare_track(track))
         data = cached_dataset(study.dataset, study.data_options)[0]
         costs = CostModel(data.tasks.subset(list(study.tasks)), data.input_shape, study.model)
     except BaseException:

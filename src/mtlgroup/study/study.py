@@ -172,7 +172,7 @@ class Study:
         self.train_config = training_options(train_config or {})
         self.seed = int(seed)
         self.device = device
-        self.track = dict(track) if track else None
+        self.track = _checked_track(track, Path(store_path).parent)
         self.job_fn = job_fn
         self.store = StudyStore(store_path, keep_weights)
         self.specs: list[JobSpec] = []
@@ -373,3 +373,16 @@ class Study:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _checked_track(track: Mapping[str, Any] | None, out: Path) -> dict[str, Any] | None:
+    """A tracker value checked and completed in the driver (defaults under ``out``), so that a
+    bad one is an error here rather than in every worker."""
+    if not track:
+        return None
+    from mtlgroup.tracking import prepare_track, resolve_track
+
+    resolved = resolve_track(track, out)
+    if resolved is not None:
+        prepare_track(resolved)
+    return resolved
