@@ -108,8 +108,10 @@ def test_files_that_are_not_configs(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(ConfigError, match="expected a mapping of sections"):
         load_config(tmp_path / "list.yaml", StudyFileConfig)
-    (tmp_path / "empty.yaml").write_text("")
-    assert load_config(tmp_path / "empty.yaml", StudyFileConfig) == StudyFileConfig()
+    for text in ("", "# only a comment\n", "null\n", "{}\n"):  # would start on the defaults
+        (tmp_path / "empty.yaml").write_text(text)
+        with pytest.raises(ConfigError, match="empty.yaml: empty config"):
+            load_config(tmp_path / "empty.yaml", StudyFileConfig)
 
 
 def test_sections_compose_into_bigger_configs():

@@ -278,7 +278,8 @@ def parse_config(raw: Mapping[str, Any], model: type[M], source: str = "config")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping (an empty file is an empty mapping)."""
+    """Read a YAML mapping. An empty one (no text, only comments, ``null`` or ``{}``) is an
+    error: a config that sets nothing would silently start hours of work on the defaults."""
     import yaml
 
     path = Path(path)
@@ -288,8 +289,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
-    if data is None:
-        return {}
+    if data is None or data == {}:
+        raise ConfigError(f"{path}: empty config (it sets nothing); write its sections, e.g. "
+                          "data:, training:, study: or pipeline:")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, "
                           f"got {type(data).__name__}")
