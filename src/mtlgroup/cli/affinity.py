@@ -37,6 +37,7 @@ from mtlgroup.cli.options import (
     SIZE,
     TASKS,
     TRACK,
+    check_writable,
     load_settings,
     overrides,
     prepare_training,
@@ -107,6 +108,7 @@ def affinity_command(
                 raise UsageError("--track logs a training: --method pairwise trains nothing")
             names = (None if tasks in (None, "all")
                      else [t.strip() for t in tasks.split(",") if t.strip()])
+            check_writable(out)
             affinity = pairwise_affinity(table, baseline, names)  # type: ignore[arg-type]
         else:
             if table is not None:

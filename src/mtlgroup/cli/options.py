@@ -182,6 +182,7 @@ def prepare_training(settings: Any, size: float, out: Path) -> Training:
 
     check_size(size)
     check_device(settings.training.device)
+    check_outputs(out, settings)
     tasks = settings.data.task_names()
     # The cache task_names() may have filled already (a table is read once, not twice).
     dataset = settings.data.dataset
@@ -204,3 +205,53 @@ def check_device(device: str) -> None:
     from mtlgroup.device import resolve_device
 
     resolve_device(device)
+
+
+def check_writable(path: Path, what: str = "--out", file: bool = False) -> Path:
+    """Check that the folder ``path`` (with ``file``: the folder of the file ``path``) exists
+    and takes files, or can be created: its nearest existing ancestor is a folder we can write
+    in. Nothing is created, so bad input found later still writes nothing; a location that
+    cannot take the output is one :class:`UsageError` naming it before any work starts (rather
+    than a traceback once a training finished). ``what`` names the location (a flag)."""
+    path = Path(path)
+    if file:
+        if path.is_dir():
+            raise UsageError(f"{what} {path} is a directory: give a file name")
+        folder = path.parent
+    else:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{what} {path} is a file, not a directory: give a directory")
+        folder = path
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot create {what} {path}: {existing} is a file, not a directory")
+    try:  # the test that counts (permissions, read-only mounts, ACLs): write a file and remove it
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        verb = "write to" if existing == folder else "create"
+        raise UsageError(f"cannot {verb} {what} {path}: {existing} is not writable "
+                         f"({error.strerror or error})") from None
+    return path
+
+
+def check_outputs(out: Path, settings: Any = None) -> None:
+    """Every location a command that trains writes to: ``out`` and, for the ``scenes``
+    dataset, its cache when the splits the run needs are not cached yet (see
+    :func:`check_writable`)."""
+    check_writable(out)
+    if settings is not None and settings.data.dataset == "scenes":
+        from mtlgroup.data import canonical_data_options
+        from mtlgroup.data.scenes import CACHE_ENV, cache_root, split_cache_path
+
+        options = canonical_data_options("scenes", settings.data.loader_options())
+        root = cache_root(options["cache_dir"])
+        counts = {"train": options["n_train"], "val": options["n_val"],
+                  "test": options["n_test"]}
+        if not all(split_cache_path(root, split, n, options["size"], options["seed"]).exists()
+                   for split, n in counts.items()):  # a read-only cache that has them is fine
+            check_writable(root / "scenes", f"the scenes cache (${CACHE_ENV})")

@@ -15,6 +15,7 @@ from mtlgroup.cli.options import (
     RECOMMEND_BUDGET,
     TRACK,
     check_device,
+    check_outputs,
     load_settings,
     overrides,
 )
@@ -101,6 +102,7 @@ def run_pipeline_command(
 def _run_and_print(settings, out: Path) -> None:
     from mtlgroup.pipeline import run_pipeline
 
+    check_outputs(out, settings)
     console = Console()
     report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False))
     print_tradeoff(report, console)

@@ -106,6 +106,10 @@ def select_command(
             raise UsageError("--approx esa needs --early EARLY.csv")
         if early is not None and approx != "esa":
             raise UsageError("--early goes with --approx esa")
+        if plot is not None:  # before solving: a plot that cannot be written is bad input
+            from mtlgroup.cli.options import check_writable
+
+            check_writable(plot, "--plot", file=True)
         values = [budget] if budget is not None else parse_budgets(budgets or "")
         selection = selection_table(read_loss_table(table), approx,
                                     read_loss_table(early) if early is not None else None)

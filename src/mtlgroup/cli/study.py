@@ -43,6 +43,7 @@ from mtlgroup.cli.options import (
     TRACK,
     WORKERS,
     check_device,
+    check_outputs,
     load_settings,
     overrides,
 )
@@ -135,6 +136,7 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
 
     if settings.out is None:
         raise UsageError("no output directory: give --out DIR (or out: in the config)")
+    check_outputs(Path(settings.out), settings)  # before any data is made or job trained
     spec = settings.study
     if spec.plan is None and not spec.networks:
         raise UsageError("nothing to train: give --plan all|pairs|esa and/or --networks a+b,c/2")
