@@ -3,6 +3,7 @@ each case is exit code 2 and one ``error:`` line that names the file or the flag
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import mtlgroup.cli.run  # noqa: F401  (registers the commands)
 import mtlgroup.cli.select  # noqa: F401
 import mtlgroup.cli.study  # noqa: F401
 from mtlgroup.cli.app import app
+from mtlgroup.cli.study import job_forecast
 
 
 def invoke(*args: str):
@@ -37,3 +39,60 @@ def test_an_empty_config_is_an_error_naming_the_file(tmp_path: Path, text, comma
     result = invoke(*command, str(path), "--out", str(tmp_path / "out"))
     assert_one_error_line(result, f"{path}: empty config")
     assert not (tmp_path / "out").exists()
+
+
+TINY_STUDY = ["study", "--dataset", "synthetic", "--n-train", "16", "--n-val", "8",
+              "--n-test", "8", "--image-size", "8", "--max-steps", "1", "--batch-size", "8",
+              "--device", "cpu", "--executor", "inline", "--no-progress"]
+
+
+def test_study_help_states_the_default_tasks() -> None:
+    result = invoke("study", "--help")
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "default all: every task of the dataset" in text
+    assert "65 jobs for scenes' 10 tasks" in text
+
+
+def test_study_says_how_many_jobs_it_starts_and_how_long_they_may_take(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path / "study")]
+    first = invoke(*TINY_STUDY, *out, "--networks", "bright")
+    assert first.exit_code == 0, first.output
+    lines = first.stdout.splitlines()
+    forecast = lines.index("1 job: 1 new, 0 already done; no estimate yet (no job of the store "
+                           "is done)")
+    assert forecast < next(i for i, line in enumerate(lines) if "trained," in line)
+
+
+@dataclass
+class _Record:
+    status: str
+    wall_time: float | None = None
+
+
+@dataclass
+class _Study:  # what job_forecast reads of a Study: its specs, records and store
+    specs: list[str]
+    mine: list[_Record]
+    stored: list[_Record]
+
+    def records(self) -> list[_Record]:
+        return self.mine
+
+    @property
+    def store(self) -> _Study:
+        return self
+
+    def jobs(self, status: str) -> list[_Record]:
+        return [r for r in self.stored if r.status == status]
+
+
+def test_the_forecast_uses_the_mean_wall_time_of_the_stores_done_jobs() -> None:
+    mine = [_Record("done", 10.0), _Record("failed"), _Record("pending")]
+    study = _Study(["a", "b", "c"], mine, [*mine, _Record("done", 30.0)])
+    assert job_forecast(study, retry_failed=True) == (
+        "3 jobs: 2 new, 1 already done; estimate 40.0 s of training (20.0 s a job, the mean "
+        "of 2 done in the store), shared by the workers")
+    assert job_forecast(study, retry_failed=False).startswith(
+        "3 jobs: 1 new, 1 already done, 1 failed kept (--skip-failed); estimate 20.0 s")
+    finished = _Study(["a"], [_Record("done", 1.0)], [_Record("done", 1.0)])
+    assert job_forecast(finished, True) == "1 job: 0 new, 1 already done; nothing to train"

@@ -40,7 +40,8 @@ DATA_OPTION = typer.Option(
     "--data path=sales.csv --data 'targets=[sales, returns]' for --dataset table.",
 )
 TASKS = typer.Option(None, "--tasks", "-t",
-                     help="Comma-separated tasks, 'all' (default), or a task set such as 'set:1'.")
+                     help="Comma-separated tasks, 'all' (default: every task of the dataset, "
+                     "e.g. scenes' 10), or a task set such as 'set:1'.")
 MODEL = typer.Option(
     None, "--model",
     help="Network factory: conv (images), mlp (feature vectors, tables), or your own "

@@ -62,7 +62,9 @@ def study_command(
     model: str | None = MODEL,
     model_option: list[str] | None = MODEL_OPTION,
     plan: str | None = typer.Option(
-        None, "--plan", help="all (every subset + half-size singles), pairs (for HOA), esa."
+        None, "--plan", help="all (every subset + half-size singles), pairs (for HOA: "
+        "n singles, n halves, n(n-1)/2 pairs; 65 jobs for scenes' 10 tasks), esa. The tasks "
+        "are --tasks' (default all: every task of the dataset)."
     ),
     networks: str | None = typer.Option(
         None, "--networks",
@@ -164,6 +166,7 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
             typer.echo(f"study of {len(study.specs)} networks on {settings.data.dataset} "
                        f"({', '.join(names)}), model {study.model.describe()}, with "
                        f"{runner.describe()}; store {study.store.path}")
+            typer.echo(job_forecast(study, spec.retry_failed))  # before any job starts
             with runner:
                 summary = study.run(runner, progress=progress, retry_failed=spec.retry_failed)
             tables = study.tables(out / "tables", spec.cost) if study.records("done") else {}
@@ -174,6 +177,29 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     for split, path in tables.items():
         typer.echo(f"wrote {path} ({split} losses)")
     return summary.ok
+
+
+def job_forecast(study: Any, retry_failed: bool) -> str:
+    """``12 jobs: 9 new, 3 already done; estimate …``: what the study is about to start, and
+    how long that may take at the mean wall time of the store's done jobs (one worker's time:
+    workers share it)."""
+    from mtlgroup.study.status import format_seconds
+
+    records = study.records()
+    done = sum(r.status == "done" for r in records)
+    skipped = 0 if retry_failed else sum(r.status == "failed" for r in records)
+    todo = len(study.specs) - done - skipped
+    kept = f", {skipped} failed kept (--skip-failed)" if skipped else ""
+    total = len(study.specs)
+    head = f"{total} job{'s' * (total != 1)}: {todo} new, {done} already done{kept}"
+    times = [r.wall_time for r in study.store.jobs("done") if r.wall_time is not None]
+    if not todo:
+        return f"{head}; nothing to train"
+    if not times:
+        return f"{head}; no estimate yet (no job of the store is done)"
+    mean = sum(times) / len(times)
+    return (f"{head}; estimate {format_seconds(todo * mean)} of training ({format_seconds(mean)}"
+            f" a job, the mean of {len(times)} done in the store), shared by the workers")
 
 
 def prune_weights(out: Path | None, dry_run: bool) -> None:
