@@ -148,11 +148,12 @@ class LossTableEstimator(Estimator):
 
         study = context.study
         specs = study.add_plan(self.plan)
-        jobs = context.record(f"study ({self.plan} plan, {len(specs)} networks)",
-                              study.run(context.executor, context.progress, specs=specs))
+        summary = study.run(context.executor, context.progress, specs=specs)
+        jobs = context.record(f"study ({self.plan} plan, {len(specs)} networks)", summary)
         losses = study.store.losses(self.split, keys=jobs["keys"])
         if not losses:
-            raise RunFailure(f"no {self.split} losses: every training of the study failed")
+            raise RunFailure(f"no {self.split} losses: "
+                             f"{summary.shared_failure() or 'every training of the study failed'}")
         costs = {name: context.cost_of(parse_candidate(name)) for name in losses}
         table = self.prepare(
             context, LossTable.from_losses(losses, costs, source=f"study {self.split} table"))

@@ -100,15 +100,28 @@ class StudySummary:
     def jobs_per_hour(self) -> float:
         return 3600.0 * self.done / self.elapsed if self.elapsed > 0 else 0.0
 
+    def shared_failure(self) -> str | None:
+        """``all 20 jobs failed: RuntimeError: …`` when every job this run tried failed, all
+        for the same reason (an unusable device, a broken dataset: one cause to fix, which
+        twenty identical lines would hide); else ``None``."""
+        reasons = {f.summary for f in self.failed}
+        if self.done or len(reasons) != 1:
+            return None
+        n = len(self.failed)
+        return f"{f'all {n} jobs' if n > 1 else '1 job'} failed: {reasons.pop()}"
+
     def format(self) -> str:
-        """A few lines for people: counts, then one line per failure."""
+        """A few lines for people: counts, then one line per failure (one line in all when
+        every job failed for the same reason, see :meth:`shared_failure`)."""
         parts = [f"{self.done} trained", f"{self.skipped} already done",
                  f"{len(self.failed)} failed"]
         if self.busy:
             parts.append(f"{self.busy} running in another study")
         lines = [f"study: {self.total} jobs: {', '.join(parts)} ({self.elapsed:.1f} s, "
                  f"{self.executor})"]
-        lines += [f"  FAILED {f.network}: {f.summary}" for f in self.failed]
+        shared = self.shared_failure()
+        lines += ([f"  {shared}"] if shared else
+                  [f"  FAILED {f.network}: {f.summary}" for f in self.failed])
         return "\n".join(lines)
 
 
