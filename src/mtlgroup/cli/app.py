@@ -8,14 +8,33 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
-from mtlgroup.errors import RunFailure
+from mtlgroup.errors import NonFiniteLossError, RunFailure
+
+
+class _Group(TyperGroup):
+    """The app's group: a command's help texts quote the schema's defaults only once that
+    command is chosen, so that ``mtlgroup --help`` does not import the schema (pydantic)."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        from mtlgroup.cli.options import fill_defaults
+
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            fill_defaults(command)
+        return name, command, rest
+
 
 app = typer.Typer(
     name="mtlgroup",
+    cls=_Group,
+    # Plain click help: it flows each paragraph of a docstring to the terminal's width, has no
+    # box drawing for logs, and does not import rich's markdown (a third of a second).
+    rich_markup_mode=None,
     help="Which tasks should be learned together? Measure task affinity, choose networks under "
     "an inference budget, train them and report the trade-off.",
     no_args_is_help=True,
@@ -50,8 +69,6 @@ def run_command(body: Callable[[], T]) -> T:
     unknown task or dataset, a missing file) becomes one line and exit code 2; a training that
     diverged or a run that could not finish (:class:`RunFailure`, ``NonFiniteLossError``) one
     line and exit code 1."""
-    from mtlgroup.training.losses import NonFiniteLossError
-
     try:
         return body()
     except typer.Exit:

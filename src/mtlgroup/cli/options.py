@@ -9,6 +9,7 @@ the flags and the Python API can never disagree about a default.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,29 @@ import typer
 
 from mtlgroup.cli.app import UsageError
 
+_DEFAULT = re.compile(r"\{default (\w+)\.(\w+)\}")
 
-def _default(section: str, field: str) -> Any:
-    # Imported here: the schema pulls in pydantic, which `mtlgroup --help` need not wait for.
+
+def _default(section: str, field: str) -> str:
+    # A placeholder, filled by `fill_defaults` once a command is chosen: the schema pulls in
+    # pydantic (half a second), which `mtlgroup --help` and `mtlgroup select` need not wait for.
+    return f"{{default {section}.{field}}}"
+
+
+def fill_defaults(command: Any) -> None:
+    """Replace the placeholders of ``_default`` in the help texts of ``command`` (a click
+    command) by the defaults of :class:`~mtlgroup.config.Settings`."""
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text and _DEFAULT.search(text):
+            param.help = _DEFAULT.sub(_schema_default, text)
+
+
+def _schema_default(match: re.Match[str]) -> str:
     from mtlgroup.config import Settings
 
-    model = Settings.model_fields[section].annotation
-    return model.model_fields[field].default  # type: ignore[union-attr]
+    model = Settings.model_fields[match[1]].annotation
+    return str(model.model_fields[match[2]].default)  # type: ignore[union-attr]
 
 
 CONFIG = typer.Option(None, "--config", "-c",

@@ -13,26 +13,14 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mtlgroup.cli.app import UsageError, app, run_command
-from mtlgroup.selection import (
-    APPROXIMATIONS,
-    Evaluation,
-    InfeasibleError,
-    LossTable,
-    Solution,
-    available_solvers,
-    evaluate,
-    plot_budget_curve,
-    problem_from_affinity,
-    problem_from_table,
-    read_loss_table,
-    selection_table,
-    solve,
-)
+
+if TYPE_CHECKING:  # imported by the command: `mtlgroup --help` need not load numpy and scipy
+    from mtlgroup.selection import Evaluation, LossTable, Solution
 
 
 @dataclass(frozen=True)
@@ -83,6 +71,17 @@ def select_command(
     plot: Path | None = typer.Option(None, "--plot", help="Draw objective vs budget to a file."),
 ) -> None:
     """Choose networks under a budget (Standley et al.), or task groups from an affinity (TAG)."""
+    from mtlgroup.selection import (
+        APPROXIMATIONS,
+        InfeasibleError,
+        available_solvers,
+        evaluate,
+        problem_from_affinity,
+        problem_from_table,
+        read_loss_table,
+        selection_table,
+        solve,
+    )
 
     def body() -> None:
         if solver not in available_solvers():
@@ -255,6 +254,8 @@ def format_columns(headers: list[str], rows: list[list[str]], right: set[str]) -
 
 
 def _plot(outcomes: list[_Outcome], path: Path, approx: str | None) -> None:
+    from mtlgroup.selection import plot_budget_curve
+
     outcomes = [o for o in outcomes if o.solution is not None]  # infeasible budgets: no point
     solutions = [o.solution for o in outcomes if o.solution is not None]
     tested = outcomes[0].test is not None

@@ -9,15 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from mtlgroup.data.base import Batch, Split
+from mtlgroup.errors import NonFiniteLossError  # defined without torch; re-exported here
 from mtlgroup.tasks import TaskSet
-
-
-class NonFiniteLossError(RuntimeError):
-    """A task's loss became NaN or infinite; training of that network stops."""
-
-    def __init__(self, task: str, step: int, value: float):
-        self.task, self.step, self.value = task, step, value
-        super().__init__(f"loss of task {task!r} is {value} at step {step}; training stopped")
 
 
 def task_losses(
