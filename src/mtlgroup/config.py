@@ -337,7 +337,8 @@ class PipelineConfig(Section):
 
     ``estimator``: ``hoa`` (pairs study, larger networks predicted), ``esa`` (every candidate
     for 20% of the budget), ``exhaustive``, or an affinity estimator from one joint run
-    (``tag``, ``cs``, ``proximal``). ``budgets``: inference budgets in standard networks;
+    (``tag``, ``cs``, ``proximal``). ``budgets``: inference budgets in standard networks, a
+    list or text as ``select --budgets`` takes (``"1:5:0.5"``; see :mod:`mtlgroup.budgets`);
     ``baseline_budgets``: where the all-task and independent baselines are trained (default:
     every budget). ``affinity_every``: probe period of ``tag`` and ``cs`` (steps).
     ``recommend_budget``: the budget the report recommends networks for (one of ``budgets``;
@@ -351,18 +352,25 @@ class PipelineConfig(Section):
     affinity_every: int = Field(10, ge=1)
     recommend_budget: float | None = None
 
+    @field_validator("budgets", "baseline_budgets", mode="before")
+    @classmethod
+    def _budget_text(cls, value: Any) -> Any:
+        # "1:5:0.5" or "1, 2" as on select's --budgets: the same parser, the same errors
+        from mtlgroup.budgets import parse_budgets
+
+        return parse_budgets(value, source="") if isinstance(value, str) else value
+
     @field_validator("budgets", "baseline_budgets")
     @classmethod
     def _positive_budgets(cls, value: list[float] | None, info: ValidationInfo
                           ) -> list[float] | None:
-        import math
+        from mtlgroup.budgets import check_budgets
 
         if value is None:
             return None
-        empty = not value and info.field_name == "budgets"  # no baselines at all is fine
-        if empty or any(not (b > 0 and math.isfinite(b)) for b in value):
-            raise ValueError(f"budgets must be positive finite numbers, got {value}")
-        return sorted(float(b) for b in value)
+        if not value and info.field_name == "budgets":  # no baselines at all is fine
+            raise ValueError("no budgets: give at least one, e.g. [1, 2, 3] or '1:5:0.5'")
+        return sorted(check_budgets(value, source=""))
 
     @field_validator("solver")
     @classmethod

@@ -96,3 +96,39 @@ def test_the_forecast_uses_the_mean_wall_time_of_the_stores_done_jobs() -> None:
         "3 jobs: 1 new, 1 already done, 1 failed kept (--skip-failed); estimate 20.0 s")
     finished = _Study(["a"], [_Record("done", 1.0)], [_Record("done", 1.0)])
     assert job_forecast(finished, True) == "1 job: 0 new, 1 already done; nothing to train"
+
+
+VAL = str(Path(__file__).resolve().parents[1] / "data" / "standley2020" / "setting1_val.csv")
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--budgets", "1,,2"], ["--budgets '1,,2'", "item 2 is empty"]),
+        (["--budgets", "1,2,"], ["--budgets '1,2,'", "item 3 is empty"]),
+        (["--budgets", "0:2:1"], ["--budgets '0:2:1'", "budget 0 must be a positive finite"]),
+        (["--budgets", "1:inf:1"], ["--budgets '1:inf:1'", "finite"]),
+        (["--budget", "inf"], ["--budget: budget inf must be a positive finite"]),
+        (["--budget", "nan"], ["--budget: budget nan"]),
+        (["--budget", "0"], ["--budget: budget 0"]),
+    ],
+)
+def test_select_rejects_budgets_that_are_not_budgets(args, names) -> None:
+    assert_one_error_line(invoke("select", VAL, *args), *names)
+
+
+@pytest.mark.parametrize(("budgets", "message"), [
+    ("'1,,2'", "pipeline.budgets: '1,,2': item 2 is empty"),
+    ("[1, .inf]", "pipeline.budgets: budget inf must be a positive finite"),
+])
+def test_run_rejects_config_budgets_with_the_same_parser(tmp_path: Path, budgets, message) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(f"data: {{dataset: synthetic}}\npipeline: {{budgets: {budgets}}}\n")
+    assert_one_error_line(invoke("run", str(path), "--out", str(tmp_path / "out")),
+                          str(path), message)
+
+
+def test_config_budgets_may_be_written_as_on_the_command_line() -> None:
+    from mtlgroup.config import PipelineConfig, parse_config
+
+    assert parse_config({"budgets": "2:3:0.5"}, PipelineConfig).budgets == [2.0, 2.5, 3.0]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from mtlgroup.budgets import check_budget, parse_budgets
 from mtlgroup.cli.app import UsageError, app, run_command
 
 if TYPE_CHECKING:  # imported by the command: `mtlgroup --help` need not load numpy and scipy
@@ -109,7 +109,7 @@ def select_command(
             from mtlgroup.cli.options import check_writable
 
             check_writable(plot, "--plot", file=True)
-        values = [budget] if budget is not None else parse_budgets(budgets or "")
+        values = [check_budget(budget)] if budget is not None else parse_budgets(budgets or "")
         selection = selection_table(read_loss_table(table), approx,
                                     read_loss_table(early) if early is not None else None)
         test = read_loss_table(score_on) if score_on is not None else None
@@ -163,30 +163,6 @@ def select_command(
             _print_solution(outcome, None, groups=True)
 
     run_command(body)
-
-
-def parse_budgets(text: str) -> list[float]:
-    """``"1:5:0.5"`` → ``[1.0, 1.5, …, 5.0]`` (stop included); ``"1,2.5"`` → ``[1.0, 2.5]``.
-
-    Decimal arithmetic, so ``0.1`` steps land exactly on the stop.
-    """
-    try:
-        if ":" in text:
-            parts = [Decimal(p) for p in text.split(":")]
-            if len(parts) != 3:
-                raise UsageError(f"--budgets {text!r}: expected START:STOP:STEP")
-            start, stop, step = parts
-            if step <= 0 or stop < start:
-                raise UsageError(f"--budgets {text!r}: need STEP > 0 and STOP >= START")
-            count = int((stop - start) / step) + 1
-            values = [float(start + i * step) for i in range(count)]
-        else:
-            values = [float(Decimal(p)) for p in text.split(",") if p.strip()]
-    except InvalidOperation:
-        raise UsageError(f"--budgets {text!r}: not numbers") from None
-    if not values or any(not math.isfinite(v) or v < 0 for v in values):
-        raise UsageError(f"--budgets {text!r}: expected budgets >= 0")
-    return values
 
 
 def _read_affinity(path: Path, transpose: bool) -> tuple[tuple[str, ...], Any]:
