@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mtlgroup.pipeline.context import Echo, RunContext, budget_list, open_context
+from mtlgroup.pipeline.context import STAGE_DIR, Echo, RunContext, budget_list, open_context
 from mtlgroup.pipeline.rows import PipelineReport
 from mtlgroup.pipeline.stages import STAGES
 
@@ -26,7 +27,10 @@ def run_pipeline(
 
     ``store`` (default ``out/study.sqlite``) may be shared by runs of several estimators on
     the same setting: a network one of them trained is never trained again by another.
-    Running the same settings again retrains nothing that finished."""
+    Running the same settings again retrains nothing that finished. A run directory holds one
+    run's report: ``out`` holding the run of another estimator is a ``ValueError`` (see
+    :func:`check_run_directory`), raised before anything is trained or written."""
+    check_run_directory(Path(out), settings.pipeline.estimator)
     with open_context(settings, out, echo, progress, store) as context:
         echo(f"mtlgroup: {context.estimator.name} on {context.dataset} "
              f"({', '.join(context.tasks)}), budgets {budget_list(context.budgets)}")
@@ -37,6 +41,26 @@ def run_pipeline(
 
             log_pipeline_run(context.study.track, context, report)
         return report
+
+
+def check_run_directory(out: Path, estimator: str) -> None:
+    """Refuse to run the ``estimator`` into ``out`` when ``out`` holds the run of another one
+    (its saved ``stages/estimate.json`` says which): the new run would overwrite that run's
+    stages and report. The store may be shared by runs of several estimators (``store=``); a
+    run directory may not. Rerunning the same estimator (to resume, or with another
+    ``recommend_budget``) is fine."""
+    saved = out / STAGE_DIR / "estimate.json"
+    try:
+        previous = json.loads(saved.read_text()).get("estimator")
+    except (OSError, ValueError, AttributeError):  # no earlier run (or nothing readable of it)
+        return
+    if previous is not None and previous != estimator:
+        other = out.with_name(f"{out.name}-{estimator}") if out.name else out / estimator
+        raise ValueError(
+            f"{out} holds a run of the {previous} estimator ({saved}); this run of {estimator} "
+            f"would overwrite its report: give another run directory (--out {other}), or "
+            f"delete {out} to start over"
+        )
 
 
 def run_stages(context: RunContext, names: Sequence[str]) -> list[Any]:
