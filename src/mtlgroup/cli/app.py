@@ -20,7 +20,7 @@ class _Group(TyperGroup):
     """The app's group: a command's help texts quote the schema's defaults only once that
     command is chosen, so that ``mtlgroup --help`` does not import the schema (pydantic)."""
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:  # click's Context
         from mtlgroup.cli.options import fill_defaults
 
         name, command, rest = super().resolve_command(ctx, args)
@@ -45,6 +45,22 @@ app = typer.Typer(
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 T = TypeVar("T")
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        from mtlgroup import __version__
+
+        typer.echo(f"mtlgroup {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+) -> None:
+    pass
 
 
 class UsageError(Exception):

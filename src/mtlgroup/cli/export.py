@@ -12,7 +12,8 @@ from mtlgroup.cli.app import app, run_command
 
 @app.command("export")
 def export_command(
-    run: Path = typer.Argument(..., help="The run directory (of mtlgroup run / demo)."),
+    run: Path = typer.Argument(..., metavar="RUN",
+                               help="The run directory (of mtlgroup run / demo)."),
     budget: float = typer.Option(..., "--budget", "-b",
                                  help="The budget whose chosen networks to export (one the run "
                                       "selected at; the error lists them)."),
@@ -55,10 +56,12 @@ def export_command(
 
 @app.command("predict")
 def predict_command(
-    bundle: Path = typer.Argument(..., help="An export bundle (of mtlgroup export)."),
-    inputs: Path = typer.Argument(..., help="A table (.csv/.parquet) with the training "
-                                            "table's feature columns, an .npy array [N, ...], "
-                                            "or an image file or folder."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE",
+                                  help="An export bundle (of mtlgroup export)."),
+    inputs: Path = typer.Argument(..., metavar="INPUTS",
+                                  help="A table (.csv/.parquet) with the training "
+                                  "table's feature columns, an .npy array [N, ...], "
+                                  "or an image file or folder."),
     out: Path = typer.Option(None, "--out", "-o",
                              help="Where to write the predictions: .csv (one row per input) "
                                   "or .npz (raw outputs, needed for dense maps). Default: "

@@ -70,7 +70,8 @@ def demo_command(
 
 @app.command("run")
 def run_pipeline_command(
-    config: Path = typer.Argument(..., exists=False, help="YAML file (see docs/pipeline.md)."),
+    config: Path = typer.Argument(..., exists=False, metavar="CONFIG",
+                                  help="YAML file (see docs/pipeline.md)."),
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Run directory (default: the config's `out`)."),
     estimator: str | None = typer.Option(None, "--estimator", "-e",

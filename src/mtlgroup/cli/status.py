@@ -18,7 +18,8 @@ from mtlgroup.cli.app import UsageError, app, run_command
 
 @app.command("status")
 def status_command(
-    path: Path = typer.Argument(..., help="A run directory (with study.sqlite), a study store "
+    path: Path = typer.Argument(..., metavar="PATH",
+                                help="A run directory (with study.sqlite), a study store "
                                 "(.sqlite) or a directory holding one."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of lines."),
 ) -> None:
