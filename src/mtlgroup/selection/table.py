@@ -1,7 +1,9 @@
 """Loss tables: what each network achieves on each task of one split (DESIGN "Loss table CSV").
 
 CSV header ``network,cost,task,loss`` (other columns are ignored), one row per (network, task).
-``cost`` is the network's inference cost in budget units, ``loss`` lower is better. Full networks
+``cost`` is the network's inference cost in budget units, ``loss`` lower is better: any finite
+number, negative ones included (a selection's choice does not change when a task's losses are
+shifted by a constant; see docs/selection.md, "File formats"). Full networks
 are named by their tasks joined with ``+`` (``semseg+depth``), half-size single-task networks
 ``normals/2``. One file per split (val, test, early).
 
