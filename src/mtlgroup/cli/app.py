@@ -84,11 +84,18 @@ def run_command(body: Callable[[], T]) -> T:
     """Run ``body``; bad input (:class:`UsageError`, ``ValueError``, ``KeyError`` such as an
     unknown task or dataset, a missing file) becomes one line and exit code 2; a training that
     diverged or a run that could not finish (:class:`RunFailure`, ``NonFiniteLossError``) one
-    line and exit code 1."""
+    line and exit code 1. A Ctrl-C says what was kept and the command that resumes, exit
+    code 130 (see :mod:`mtlgroup.cli.interrupt`)."""
+    from mtlgroup.cli.interrupt import EXIT_INTERRUPTED, interrupted_message, keeps_work_in
+
+    keeps_work_in(None)
     try:
         return body()
     except typer.Exit:
         raise
+    except KeyboardInterrupt:
+        typer.echo(f"\n{interrupted_message()}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (RunFailure, NonFiniteLossError) as error:
         fail(_message(error), EXIT_FAILURE)
     except (UsageError, ValueError, KeyError, FileNotFoundError) as error:

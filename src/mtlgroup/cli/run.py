@@ -104,8 +104,12 @@ def _run_and_print(settings, out: Path) -> None:
     from mtlgroup.pipeline import run_pipeline
 
     check_outputs(out, settings)
+    from mtlgroup.cli.interrupt import keeps_work_in
+
+    keeps_work_in(out / "study.sqlite")  # the pipeline's store: what a Ctrl-C says was kept
     console = Console()
-    report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False))
+    report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False),
+                          progress=progress)
     print_tradeoff(report, console)
     console.print(f"report: {out / 'report.html'} (curve: {out / 'curve.png'})")
     recommendation = report.recommendation or {}

@@ -139,6 +139,9 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
     if settings.out is None:
         raise UsageError("no output directory: give --out DIR (or out: in the config)")
     check_outputs(Path(settings.out), settings)  # before any data is made or job trained
+    from mtlgroup.cli.interrupt import keeps_work_in
+
+    keeps_work_in(Path(settings.out) / "study.sqlite")  # what a Ctrl-C then says was kept
     spec = settings.study
     if spec.plan is None and not spec.networks:
         raise UsageError("nothing to train: give --plan all|pairs|esa and/or --networks a+b,c/2")
