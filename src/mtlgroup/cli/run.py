@@ -108,8 +108,7 @@ def _run_and_print(settings, out: Path) -> None:
 
     keeps_work_in(out / "study.sqlite")  # the pipeline's store: what a Ctrl-C says was kept
     console = Console()
-    report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False),
-                          progress=progress)
+    report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False))
     print_tradeoff(report, console)
     console.print(f"report: {out / 'report.html'} (curve: {out / 'curve.png'})")
     recommendation = report.recommendation or {}
