@@ -113,6 +113,11 @@ TRACK = typer.Option(
     "(OUT/tensorboard); none turns a config's track off. Each needs mtlgroup's extra of its "
     "name (see docs/tracking.md).",
 )
+PROGRESS = typer.Option(
+    None, "--progress/--no-progress",
+    help="Show progress on stderr: a bar on a terminal, otherwise (a log) one line per finished "
+    "job and a summary per stage. Default: on, unless MTLGROUP_PROGRESS=0.",
+)
 
 FLAG_KEYS: dict[str, str] = {
     "dataset": "data.dataset", "tasks": "data.tasks", "n_train": "data.n_train",

@@ -12,6 +12,7 @@ from mtlgroup.cli.app import UsageError, app, run_command
 from mtlgroup.cli.options import (
     KEEP_WEIGHTS,
     MODEL,
+    PROGRESS,
     RECOMMEND_BUDGET,
     TRACK,
     check_device,
@@ -38,6 +39,7 @@ def demo_command(
     keep_weights: str | None = KEEP_WEIGHTS,
     recommend_budget: float | None = RECOMMEND_BUDGET,
     track: str | None = TRACK,
+    progress: bool | None = PROGRESS,
 ) -> None:
     """Run the whole pipeline on built-in data (scenes task set 1, or fashion): a pairs
     study, HOA selection at budgets 1 to 5, training of the chosen networks, the all-task and
@@ -63,7 +65,7 @@ def demo_command(
 
             settings.track = track_request(track, "--track")
         check_device(device)
-        _run_and_print(settings, out)
+        _run_and_print(settings, out, progress)
 
     run_command(body)
 
@@ -80,6 +82,7 @@ def run_pipeline_command(
     keep_weights: str | None = KEEP_WEIGHTS,
     recommend_budget: float | None = RECOMMEND_BUDGET,
     track: str | None = TRACK,
+    progress: bool | None = PROGRESS,
 ) -> None:
     """Run study → select → finalize → evaluate → report from a YAML config."""
 
@@ -95,12 +98,12 @@ def run_pipeline_command(
         except ConfigError as error:
             raise UsageError(str(error)) from None
         check_device(settings.training.device)
-        _run_and_print(settings, out or settings.out or Path("runs/run"))
+        _run_and_print(settings, out or settings.out or Path("runs/run"), progress)
 
     run_command(body)
 
 
-def _run_and_print(settings, out: Path) -> None:
+def _run_and_print(settings, out: Path, progress: bool | None = None) -> None:
     from mtlgroup.pipeline import run_pipeline
 
     check_outputs(out, settings)
@@ -108,7 +111,8 @@ def _run_and_print(settings, out: Path) -> None:
 
     keeps_work_in(out / "study.sqlite")  # the pipeline's store: what a Ctrl-C says was kept
     console = Console()
-    report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False))
+    report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False),
+                          progress=progress)
     print_tradeoff(report, console)
     console.print(f"report: {out / 'report.html'} (curve: {out / 'curve.png'})")
     recommendation = report.recommendation or {}

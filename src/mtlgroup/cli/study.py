@@ -36,6 +36,7 @@ from mtlgroup.cli.options import (
     N_VAL,
     OPTIMIZER,
     PATIENCE,
+    PROGRESS,
     SCHEDULE,
     SEED,
     TASKS,
@@ -79,8 +80,7 @@ def study_command(
     cost: str | None = typer.Option(None, "--cost", help="Cost column: flops (default), nominal."),
     retry_failed: bool | None = typer.Option(None, "--retry-failed/--skip-failed",
                                              help="Retry jobs that failed before (default yes)."),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress",
-                                         help="Progress bar (default: when stderr is a terminal)."),
+    progress: bool | None = PROGRESS,
     keep_weights: str | None = KEEP_WEIGHTS,
     prune: bool = typer.Option(
         False, "--prune",

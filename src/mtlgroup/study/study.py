@@ -276,11 +276,14 @@ class Study:
                         self.store.record_failure(spec.key, text)
                         summary.failed.append(JobFailure(spec.network, spec.key, text))
                         note = f"{spec.network} FAILED"
+                        line = f"{note}: {summary.failed[-1].summary}"
                     else:
                         self.store.record_result(spec.key, result)
                         summary.done += 1
                         note = f"{spec.network} done"
-                    advance(1, description=f"study: {note}")
+                        line = (f"{note} in {result.wall_time:.1f} s, val loss "
+                                f"{sum(result.loss('val').values()):.4f}")
+                    advance(1, description=f"study: {note}", line=line)
         finally:
             # An interrupted run gives back the jobs it claimed but did not finish.
             self.store.release(owner, keys=keys)
