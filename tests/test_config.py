@@ -72,7 +72,8 @@ def test_overrides_win_and_unset_flags_are_skipped(tmp_path):
         ({"model": {"base_width": 3}}, "model: a mapping needs `name"),
         ({"training": {"epochs": "ten"}}, "training.epochs: expected an integer, got 'ten'"),
         ({"training": {"lr": "fast"}}, "training.lr: expected a number, got 'fast'"),
-        ({"training": {"lr": -1}}, "training.lr: Input should be greater than 0"),
+        ({"training": {"lr": -1}},
+         "training.lr: expected a positive finite learning rate such as 0.001, got -1"),
         ({"training": {"optimizer": "lbfgs"}}, "training.optimizer: Input should be 'adam' or"),
         ({"training": {"loss_weights": {"a": "x"}}},
          "training.loss_weights.a: expected a number, got 'x'"),
@@ -100,7 +101,7 @@ def test_every_bad_key_is_reported_at_once():
 
 
 def test_files_that_are_not_configs(tmp_path):
-    with pytest.raises(ConfigError, match="config file .* not found"):
+    with pytest.raises(ConfigError, match="config file .* does not exist"):
         load_config(tmp_path / "missing.yaml", StudyFileConfig)
     (tmp_path / "bad.yaml").write_text("training: {epochs: 2\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):

@@ -37,6 +37,7 @@ mtlgroup.config.ConfigError: config: training.epochs: expected an integer, got '
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -141,7 +142,7 @@ class TrainingConfig(Section):
     max_steps: int | None = Field(None, ge=1)
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, description="positive and finite")
     momentum: float = Field(0.9, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "step"] = "constant"
@@ -152,6 +153,15 @@ class TrainingConfig(Section):
     loss_weights: dict[str, float] | None = None
     seed: int = 0
     device: str = "auto"
+
+    @field_validator("lr")
+    @classmethod
+    def _finite_positive_lr(cls, value: float) -> float:
+        # one sentence for nan, inf and <= 0 alike (pydantic's gt=0 calls nan "not > 0")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"expected a positive finite learning rate such as 0.001, "
+                             f"got {value!r}")
+        return value
 
     def to_train_config(self):  # -> mtlgroup.training.TrainConfig (imports torch lazily)
         from mtlgroup.training import TrainConfig
@@ -231,9 +241,12 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
 
 
 def format_validation_error(
-    error: ValidationError, model: type[BaseModel], source: str = "config"
+    error: ValidationError, model: type[BaseModel], source: str = "config",
+    labels: Mapping[str, str] | None = None,
 ) -> str:
-    """One clause per bad key: ``source: key.path: what was expected, got what``."""
+    """One clause per bad key: ``source: key.path: what was expected, got what``; a key that
+    ``labels`` names (``{"training.lr": "--lr"}``: set by a flag) as ``--lr (training.lr): …``."""
+    labels = labels or {}
     problems: dict[str, list[str]] = {}
     expected: dict[str, list[str]] = {}
     got: dict[str, Any] = {}
@@ -261,20 +274,23 @@ def format_validation_error(
         wanted = " or ".join(dict.fromkeys(names))
         problems.setdefault(where, []).append(f"expected {wanted}, got {got[where]!r}")
     return "; ".join(
-        f"{source}: {where}: {message}" for where, messages in problems.items()
-        for message in messages
+        f"{labels[where]} ({where}): {message}" if where in labels
+        else f"{source}: {where}: {message}"
+        for where, messages in problems.items() for message in messages
     )
 
 
-def parse_config(raw: Mapping[str, Any], model: type[M], source: str = "config") -> M:
-    """Validate a mapping against ``model``; :class:`ConfigError` names each bad key."""
+def parse_config(raw: Mapping[str, Any], model: type[M], source: str = "config",
+                 labels: Mapping[str, str] | None = None) -> M:
+    """Validate a mapping against ``model``; :class:`ConfigError` names each bad key (or its
+    label, see :func:`format_validation_error`)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level, "
                           f"got {type(raw).__name__}")
     try:
         return model.model_validate(dict(raw))
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error, model, source)) from None
+        raise ConfigError(format_validation_error(error, model, source, labels)) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -282,11 +298,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     error: a config that sets nothing would silently start hours of work on the defaults."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
+    from mtlgroup.textfiles import read_text
+
     try:
-        data = yaml.safe_load(path.read_text())
+        text = read_text(path, "config file", ConfigError)  # a BOM is accepted
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
     if data is None or data == {}:

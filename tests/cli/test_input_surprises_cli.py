@@ -132,3 +132,70 @@ def test_config_budgets_may_be_written_as_on_the_command_line() -> None:
     from mtlgroup.config import PipelineConfig, parse_config
 
     assert parse_config({"budgets": "2:3:0.5"}, PipelineConfig).budgets == [2.0, 2.5, 3.0]
+
+
+BOM = b"\xef\xbb\xbf"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"  # not UTF-8, and NUL bytes
+NUL = b"network,cost\x00\x00\x00task\n"  # valid UTF-8 all the same
+AFFINITY = "source,a,b\na,1,0.5\nb,0.4,1\n"
+
+
+def _file(tmp_path: Path, name: str, content: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def _as_table(path: str) -> list[str]:
+    return ["select", path, "--budget", "2"]
+
+
+def _as_affinity(path: str) -> list[str]:
+    return ["select", "--affinity", path, "--max-groups", "1"]
+
+
+def _as_config(path: str) -> list[str]:
+    return ["study", "--config", path]
+
+
+@pytest.mark.parametrize("command", [_as_table, _as_affinity, _as_config])
+@pytest.mark.parametrize("content", [PNG, NUL])
+def test_a_binary_file_is_said_to_be_one(tmp_path: Path, command, content) -> None:
+    path = _file(tmp_path, "given", content)
+    assert_one_error_line(invoke(*command(path)), f"{path}: not a text file (binary?)")
+
+
+@pytest.mark.parametrize(("command", "what"), [(_as_table, "loss table"),
+                                               (_as_affinity, "affinity file"),
+                                               (_as_config, "config file")])
+def test_a_directory_is_said_to_be_one(tmp_path: Path, command, what) -> None:
+    assert_one_error_line(invoke(*command(str(tmp_path))),
+                          f"{tmp_path}: is a directory, not a {what}")
+
+
+def test_a_spreadsheets_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    table = (Path(VAL).read_bytes()).replace(b"\n", b"\r\n")  # as a spreadsheet exports it
+    result = invoke(*_as_table(_file(tmp_path, "val.csv", BOM + table)), "--json")
+    assert result.exit_code == 0, result.output
+    affinity = invoke(*_as_affinity(_file(tmp_path, "a.csv", BOM + AFFINITY.encode())))
+    assert affinity.exit_code == 0, affinity.output
+    config = _file(tmp_path, "c.yaml", BOM + b"training: {epochs: 0}\n")  # read past the BOM
+    assert_one_error_line(invoke(*_as_config(config)), f"{config}: training.epochs")
+
+
+LR = "--lr (training.lr): expected a positive finite learning rate such as 0.001, got "
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--optimizer", "foo"],
+     "--optimizer (training.optimizer): Input should be 'adam' or 'sgd', got 'foo'"),
+    (["--lr", "nan"], LR + "nan"),
+    (["--lr", "inf"], LR + "inf"),
+    (["--lr", "0"], LR + "0.0"),
+    (["--lr", "-1"], LR + "-1.0"),
+])
+def test_a_bad_training_flag_is_named_with_what_it_takes(tmp_path: Path, args, message) -> None:
+    result = invoke("study", "--dataset", "synthetic", "--plan", "pairs",
+                    "--out", str(tmp_path / "out"), *args)
+    assert assert_one_error_line(result) == f"error: {message}"
+    assert not (tmp_path / "out").exists()

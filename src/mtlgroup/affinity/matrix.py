@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from mtlgroup.textfiles import read_text
 
 if TYPE_CHECKING:
     from mtlgroup.training.result import TrainResult
@@ -162,8 +165,6 @@ class Affinity:
         source-major object. Rows may come in any order; they must name the header's tasks.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"affinity file {path} does not exist")
         tasks, matrix = _read_matrix(path)
         affinity = cls(tasks, matrix)
         side = sidecar_path(path)
@@ -204,8 +205,9 @@ def _format(value: float) -> str:
 
 
 def _read_matrix(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    text = read_text(path, "affinity file")  # a BOM is accepted; a binary file is one sentence
+    rows = [row for row in csv.reader(io.StringIO(text, newline=""))
+            if any(cell.strip() for cell in row)]
     if not rows or rows[0][0].strip() != "source":
         raise ValueError(f"{path}: expected a header 'source,<task>,<task>…'")
     tasks = tuple(cell.strip() for cell in rows[0][1:])

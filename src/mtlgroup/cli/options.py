@@ -182,9 +182,17 @@ def load_settings(config: Path | None, given: dict[str, Any],
                 raise UsageError("--model-option needs a model to set it on: give --model NAME "
                                  "(or model: in the config)")
             raw["model"] = {**spec, **extra}
-        return parse_config(raw, Settings, str(config) if config is not None else "config")
+        return parse_config(raw, Settings, str(config) if config is not None else "config",
+                            flag_labels(given))
     except ConfigError as error:
         raise UsageError(str(error)) from None
+
+
+def flag_labels(given: dict[str, Any]) -> dict[str, str]:
+    """Settings key → the flag that set it (``{"training.lr": "--lr"}``), so that a bad value
+    given on the command line is named by its flag, not by a key the user never wrote."""
+    flags = {key: "--" + name.replace("_", "-") for name, key in FLAG_KEYS.items()}
+    return {key: flags.get(key, f"--data {key.removeprefix('data.')}") for key in given}
 
 
 @dataclass

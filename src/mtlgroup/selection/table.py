@@ -23,11 +23,14 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mtlgroup.textfiles import read_text
 
 COLUMNS = ("network", "cost", "task", "loss")
 
@@ -133,31 +136,29 @@ def read_loss_table(path: str | Path) -> LossTable:
 
     Raises:
         FileNotFoundError: no such file.
-        TableError: a missing column, a short row, a non-numeric or non-finite cost or loss, a
-            negative cost, a network listed with two costs, a (network, task) listed twice.
+        TableError: a directory or a binary file, a missing column, a short row, a
+            non-numeric or non-finite cost or loss, a negative cost, a network listed with two
+            costs, a (network, task) listed twice.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"loss table {path} does not exist")
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise TableError(f"{path}: empty file; expected a header {','.join(COLUMNS)}")
-        names = [h.strip() for h in header]
-        missing = [c for c in COLUMNS if c not in names]
-        if missing:
-            raise TableError(f"{path}: missing column(s) {', '.join(missing)} "
-                             f"(header must name {','.join(COLUMNS)}; found {','.join(names)})")
-        position = {c: names.index(c) for c in COLUMNS}
-        numbered = []
-        for line, cells in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) < len(names):
-                raise TableError(f"{path}, line {line}: {len(cells)} fields, "
-                                 f"expected {len(names)} ({','.join(names)})")
-            numbered.append((line, {c: cells[position[c]] for c in COLUMNS}))
+    reader = csv.reader(io.StringIO(read_text(path, "loss table", TableError), newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise TableError(f"{path}: empty file; expected a header {','.join(COLUMNS)}")
+    names = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise TableError(f"{path}: missing column(s) {', '.join(missing)} "
+                         f"(header must name {','.join(COLUMNS)}; found {','.join(names)})")
+    position = {c: names.index(c) for c in COLUMNS}
+    numbered = []
+    for line, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) < len(names):
+            raise TableError(f"{path}, line {line}: {len(cells)} fields, "
+                             f"expected {len(names)} ({','.join(names)})")
+        numbered.append((line, {c: cells[position[c]] for c in COLUMNS}))
     return _parse(numbered, str(path), lambda line: f"{path}, line {line}")
 
 
