@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.cli.app import UsageError, app, run_command, stdout_console
 from mtlgroup.cli.options import (
     BATCH_SIZE,
     CONFIG,
@@ -154,7 +153,7 @@ def affinity_command(
 
 def _print(affinity) -> None:
     """The matrix as a table (rows = sources), then what was measured and how long it took."""
-    console = Console()
+    console = stdout_console()
     table = Table(title=f"{affinity.method} affinity (row = source, column = target)",
                   title_justify="left")
     table.add_column("source \\ target")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from mtlgroup.errors import NonFiniteLossError, RunFailure
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class _Group(TyperGroup):
@@ -104,3 +107,15 @@ def run_command(body: Callable[[], T]) -> T:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+LOG_WIDTH = 1000
+"""Columns of output that is not a terminal (a log, a pipe, CI): rich would use 80 there and
+wrap tables, splitting network names; a log has no width to fit."""
+
+
+def stdout_console() -> Console:
+    """The rich console of a command's stdout: the terminal's width, or :data:`LOG_WIDTH`."""
+    from rich.console import Console
+
+    return Console() if stdout_is_terminal() else Console(width=LOG_WIDTH)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
-from mtlgroup.cli.app import app
+from mtlgroup.cli.app import app, stdout_console
 
 
 @app.command("datasets")
@@ -16,7 +15,7 @@ def datasets_command() -> None:
     docs/your-data.md)."""
     from mtlgroup.data import available_datasets, dataset_entry
 
-    console = Console()
+    console = stdout_console()
     for name in available_datasets():
         entry = dataset_entry(name)
         if entry.tasks is None:  # tasks come from the data (a table's target columns)

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.cli.app import UsageError, app, run_command, stdout_console
 from mtlgroup.cli.options import (
     KEEP_WEIGHTS,
     MODEL,
@@ -110,7 +110,7 @@ def _run_and_print(settings, out: Path, progress: bool | None = None) -> None:
     from mtlgroup.cli.interrupt import keeps_work_in
 
     keeps_work_in(out / "study.sqlite")  # the pipeline's store: what a Ctrl-C says was kept
-    console = Console()
+    console = stdout_console()
     report = run_pipeline(settings, out, echo=lambda text: console.print(text, markup=False),
                           progress=progress)
     print_tradeoff(report, console)
@@ -140,8 +140,9 @@ def print_tradeoff(report, console: Console) -> None:
 
     def cell(value, best: bool) -> str:
         if value is None:
-            return "–"
-        return f"[bold]{value:.4f}[/bold]" if best else f"{value:.4f}"
+            return "– "
+        # `*` marks the best where bold does not show (a log); the space keeps digits aligned.
+        return f"[bold]{value:.4f}*[/bold]" if best else f"{value:.4f} "
 
     for row in report.rows:
         networks = ", ".join(row.networks) if row.feasible else "(infeasible)"
@@ -152,5 +153,7 @@ def print_tradeoff(report, console: Console) -> None:
             cell(row.independent_total, row.best == "independent"),
         )
     console.print(table)
+    if any(row.best for row in report.rows):
+        console.print("* lowest test total at that budget")
     console.print(f"{report.trainings} networks trained, {report.training_seconds:.0f} s of "
                   f"training, {report.wall_seconds:.0f} s wall time")

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mtlgroup.cli.app import UsageError, app, run_command
+from mtlgroup.cli.app import UsageError, app, run_command, stdout_console
 from mtlgroup.cli.options import (
     ADDRESS,
     BATCH_SIZE,
@@ -221,7 +220,7 @@ def prune_weights(out: Path | None, dry_run: bool) -> None:
 def print_study_table(study: Any, cost: str) -> None:
     """One row per network: status, total val and test loss, cost, time (or the error)."""
     records = study.records()
-    console = Console()
+    console = stdout_console()
     if len(records) > MAX_TABLE_ROWS:
         console.print(f"({len(records)} networks: see the tables for per-network losses)")
         return

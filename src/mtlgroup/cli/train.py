@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mtlgroup.cli.app import app, run_command
+from mtlgroup.cli.app import app, run_command, stdout_console
 from mtlgroup.cli.options import (
     BATCH_SIZE,
     CONFIG,
@@ -120,7 +119,7 @@ def print_result_table(result) -> None:
         table.add_row(task, f"{result.val[task]['loss']:.4f}", f"{test['loss']:.4f}", *metrics)
     table.add_row("total", f"{result.total('val'):.4f}", f"{result.total('test'):.4f}",
                   *([""] * len(metric_names)))
-    console = Console()
+    console = stdout_console()
     console.print(table)
     cost = result.extra.get("cost")
     cost_text = f"cost {cost:.3f} standard networks, " if cost is not None else ""
