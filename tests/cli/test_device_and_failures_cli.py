@@ -11,6 +11,7 @@ from mtlgroup.cli import app
 
 runner = CliRunner()
 SMALL = ["--dataset", "synthetic", "--n-train", "32", "--n-val", "16", "--n-test", "16",
+         "--image-size", "8",
          "--max-steps", "2", "--batch-size", "16"]
 RUN_CONFIG = """
 data: {{dataset: synthetic, tasks: [bright, parity], n_train: 32, n_val: 16, n_test: 16, size: 8}}
