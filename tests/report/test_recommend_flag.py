@@ -34,7 +34,8 @@ def test_run_refuses_a_budget_it_does_not_run(tmp_path):
     result = runner.invoke(app, ["run", str(config), "--out", str(out),
                                  "--recommend-budget", "2"])
     assert result.exit_code == 2, result.output
-    assert "pipeline.recommend_budget: 2.0 is not one of the budgets (1.5, 2.5)" in result.output
+    assert ("--recommend-budget (pipeline.recommend_budget): 2.0 is not one of the budgets "
+            "(1.5, 2.5)") in result.output
     assert "Traceback" not in result.output and not out.exists()
 
 

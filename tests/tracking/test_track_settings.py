@@ -43,7 +43,7 @@ def test_a_bad_track_flag_exits_2_before_anything_is_written(tmp_path):
     result = runner.invoke(app, [*TRAIN, "--out", str(out), "--track", "wandb"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: config: track: unknown tracker 'wandb'; available: mlflow, tensorboard"]
+        "error: --track (track): unknown tracker 'wandb'; available: mlflow, tensorboard"]
     assert not out.exists()
 
 
