@@ -46,6 +46,18 @@ def test_run_from_yaml_writes_the_report_and_prints_the_tradeoff(tmp_path):
     assert [row["budget"] for row in report["rows"]] == [1.5, 2.5]
     assert "test total loss by inference budget" in result.output
     assert (out / "report.html").exists() and (out / "curve.png").exists()
+    # Trained and reused are told apart: a second run of the same settings trains nothing.
+    trainings = report["trainings"]
+    assert f"{trainings} networks used ({trainings} trained by this run, 0 reused" in result.output
+    again = runner.invoke(app, ["run", str(config)])
+    assert f"{trainings} networks used (0 trained by this run, {trainings} reused" in again.output
+    compared = [row for row in report["rows"]
+                if row["feasible"] and row["all_task_total"] is not None]
+    assert compared  # budget 2.5 has baselines
+    for row in compared:  # one sentence per feasible budget, its percentages from totals
+        change = (row["test_total"] - row["all_task_total"]) / row["all_task_total"] * 100
+        assert (f"budget {row['budget']:g}: train {', '.join(row['networks'])}; test total "
+                f"loss {change:+.1f}% against one all-task network") in again.output
 
 
 @pytest.mark.parametrize(

@@ -155,5 +155,30 @@ def print_tradeoff(report, console: Console) -> None:
     console.print(table)
     if any(row.best for row in report.rows):
         console.print("* lowest test total at that budget")
-    console.print(f"{report.trainings} networks trained, {report.training_seconds:.0f} s of "
-                  f"training, {report.wall_seconds:.0f} s wall time")
+    for line in budget_sentences(report.rows):
+        console.print(line, markup=False, soft_wrap=True)
+    costs = report.costs or {}
+    used = (f"{report.trainings} networks used ({costs['trained']} trained by this run, "
+            f"{costs['reused']} reused from the store)" if "trained" in costs
+            else f"{report.trainings} networks used")
+    console.print(f"{used}, {report.training_seconds:.0f} s of training, "
+                  f"{report.wall_seconds:.0f} s wall time", soft_wrap=True)
+
+
+def budget_sentences(rows) -> list[str]:
+    """One sentence per feasible budget: what to train, and what it changes in test total
+    loss against each baseline trained at that budget (negative is better)."""
+    from mtlgroup.report.recommend import change_percent, format_percent
+
+    lines = []
+    for row in rows:
+        if not row.feasible:
+            continue
+        against = [f"{format_percent(change_percent(row.test_total, base))} against {name}"
+                   for name, base in (("one all-task network", row.all_task_total),
+                                      ("independent networks", row.independent_total))
+                   if row.test_total is not None and base is not None]
+        gains = (f"; test total loss {', '.join(against)} (lower is better)" if against
+                 else "")
+        lines.append(f"budget {row.budget:g}: train {', '.join(row.networks)}{gains}")
+    return lines
