@@ -41,6 +41,24 @@ def test_run_writes_every_artefact(hoa_run):
     assert "curve.png" in html and "affinity.png" in html
 
 
+def test_the_loss_tables_keep_the_baselines_apart(hoa_run):
+    """tables/ holds the candidates (so a selection on it never picks a network scaled to a
+    budget); tables/baselines/ holds the baselines, and only them."""
+    out, _ = hoa_run
+    baselines = json.loads((out / "stages" / "baselines.json").read_text())["budgets"]
+    names = {parse_candidate(n).name for plan in baselines
+             for n in (plan["all_task"], *plan["independent"].values())}
+
+    def networks(path):
+        return {parse_candidate(line.split(",")[0]).name
+                for line in path.read_text().splitlines()[1:]}
+
+    candidates = networks(out / "tables" / "val.csv")
+    assert networks(out / "tables" / "baselines" / "val.csv") == names
+    assert not any("@" in n for n in candidates)  # the pairs study: sizes 1 and 1/2 only
+    assert candidates.isdisjoint(n for n in names if "@" in n)
+
+
 def test_each_feasible_row_fits_its_budget_and_is_scored_honestly(hoa_run):
     out, report = hoa_run
     data = load_dataset("synthetic", **DATA)

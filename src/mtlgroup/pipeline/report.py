@@ -72,7 +72,13 @@ class Report:
             (out / stale).unlink(missing_ok=True)
         predicted = _predictions(saved, estimate, records, scores, out, name)
         figures = _figures(context, estimate, rows, recommendation, predicted)
-        tables = context.study.tables(out / "tables", cost=context.cost_unit)
+        # The candidates (what the estimate trained and finalize added) apart from the
+        # baselines: a selection on tables/ must not pick a network scaled to a budget.
+        candidates = [k for stage in ("estimate", "finalize") for k in saved[stage]["keys"]]
+        tables = context.study.tables(out / "tables", context.cost_unit, keys=candidates)
+        tables.update({f"baselines/{split}": path for split, path in context.study.tables(
+            out / "tables" / "baselines", context.cost_unit,
+            keys=saved["baselines"]["keys"]).items()})
         report = PipelineReport(
             dataset=context.dataset, tasks=context.tasks, estimator=estimate["estimator"],
             rows=rows, trainings=costs.trainings, training_seconds=costs.training_seconds,

@@ -356,12 +356,15 @@ class Study:
         return CostModel(self.dataset_tasks.subset(self.tasks), shape, self.model).reference_flops
 
     def tables(
-        self, directory: str | Path, cost: Literal["flops", "nominal"] = "flops"
+        self, directory: str | Path, cost: Literal["flops", "nominal"] = "flops",
+        keys: Iterable[str] | None = None,
     ) -> dict[str, Path]:
         """Write this setting's loss tables (``val.csv``, ``test.csv``, ``early.csv``) to
-        ``directory`` for ``mtlgroup select``; returns ``{split: path}``."""
+        ``directory`` for ``mtlgroup select`` (of the jobs of ``keys`` only, if given);
+        returns ``{split: path}``."""
         reference = self.reference_flops() if cost == "flops" else None
-        return self.store.export_tables(directory, cost, reference, setting=self.setting)
+        return self.store.export_tables(directory, cost, reference, setting=self.setting,
+                                        keys=keys)
 
     def evaluate(
         self, served_by: Mapping[str, str], split: str = "test"
