@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -48,6 +49,64 @@ RAY_INSTALL_HINT = "the ray executor needs Ray: pip install 'mtlgroup[ray]' (or 
 
 class ExecutorUnavailable(RuntimeError):
     """An executor cannot start here (its optional dependency is missing)."""
+
+
+class MainGuardError(RuntimeError, ValueError):
+    """Worker processes re-ran the driver's script, and its top level starts a study (the
+    ``if __name__ == "__main__":`` guard is missing)."""
+
+
+_GUARD_REPORT_ENV = "MTLGROUP_MAIN_GUARD_REPORT"
+"""Where a worker that re-ran the driver's script writes why (set by the driver for its pools)."""
+
+
+def _main_guard_message() -> str:
+    # In a worker, the script runs as __mp_main__ (until then __main__ is the worker's own).
+    modules = [sys.modules.get(name) for name in ("__mp_main__", "__main__")]
+    path = next((f for m in modules if (f := getattr(m, "__file__", None))), "your script")
+    return (f"worker processes import your script ({path}) again, and its top level starts a "
+            "study: put the code that runs it under `if __name__ == \"__main__\":` "
+            "(see docs/studies.md)")
+
+
+def _check_not_reimported_main() -> None:
+    """Refuse to start a pool while this process is a worker importing the driver's script.
+
+    A process-pool worker (spawn or forkserver) imports the driver's ``__main__`` script again,
+    as ``__mp_main__``, before it can take jobs; multiprocessing marks that phase with
+    ``_inheriting``. A study started from there is the script's unguarded top level: the worker
+    writes the reason where its driver looks (then exits), so the driver raises it once
+    instead of reporting every job lost with a broken pool.
+    """
+    if not getattr(multiprocessing.current_process(), "_inheriting", False):
+        return
+    message = _main_guard_message()
+    report = os.environ.get(_GUARD_REPORT_ENV)
+    if report:
+        try:
+            with open(report, "w", encoding="utf-8") as file:
+                file.write(message)
+        except OSError:
+            pass
+        else:
+            sys.stderr.flush()
+            os._exit(1)  # the driver says why, once; no traceback from every worker
+    raise MainGuardError(message)
+
+
+def _guard_report_path() -> str:
+    return os.path.join(tempfile.gettempdir(), f"mtlgroup-main-guard-{os.getpid()}.txt")
+
+
+def _take_guard_report() -> str | None:
+    path = _guard_report_path()
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read().strip()
+        os.remove(path)
+    except OSError:
+        return None
+    return text or None
 
 
 class JobError(Exception):
@@ -246,6 +305,11 @@ class LocalExecutor(Executor[S]):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            _check_not_reimported_main()
+            # Inherited by the workers (and by a fork server started now): where a worker that
+            # re-ran this script tells why (see _check_not_reimported_main).
+            os.environ[_GUARD_REPORT_ENV] = _guard_report_path()
+            _take_guard_report()  # a stale one (a reused pid)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=_process_context(),
@@ -257,6 +321,7 @@ class LocalExecutor(Executor[S]):
     def run(
         self, specs: Iterable[S], fn: Callable[[S], R]
     ) -> Iterator[tuple[S, R | BaseException]]:
+        _check_not_reimported_main()  # before taking (claiming) any spec
         base = iter(specs)
         retry: deque[S] = deque()
         retried: list[S] = []  # specs are not necessarily hashable
@@ -290,6 +355,8 @@ class LocalExecutor(Executor[S]):
                     except Exception as error:  # a JobError, or a result that failed to pickle
                         result = error
                     yield spec, result
+                if lost and (report := _take_guard_report()):
+                    raise MainGuardError(report)
                 if lost:
                     # A dead worker breaks the whole pool and every job in it, or submitted to
                     # it before the break showed. Which job killed it is unknown, so each lost
