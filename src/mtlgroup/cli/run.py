@@ -157,7 +157,7 @@ def print_tradeoff(report, console: Console) -> None:
         console.print("* lowest test total at that budget")
     for line in budget_sentences(report.rows):
         console.print(line, markup=False, soft_wrap=True)
-    costs = report.costs or {}
+    costs = getattr(report, "costs", None) or {}  # a report from before the costs existed
     used = (f"{report.trainings} networks used ({costs['trained']} trained by this run, "
             f"{costs['reused']} reused from the store)" if "trained" in costs
             else f"{report.trainings} networks used")
