@@ -43,20 +43,11 @@ def command(name: str, out: Path, tmp_path: Path) -> list[str]:
     return ["select", str(VAL), "--budgets", "1:3:1", "--plot", str(out / "curve.png")]
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("a training started")
-
-    monkeypatch.setattr("mtlgroup.training.trainer.Trainer.fit", fail)
-    monkeypatch.setattr("mtlgroup.data.cached_dataset", fail)
-
-
 COMMANDS = ["train", "study", "affinity", "run", "demo", "select"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_an_out_that_is_a_file_is_one_line_before_any_work(tmp_path, name, no_training):
+def test_an_out_that_is_a_file_is_one_line_before_any_work(tmp_path, name, no_work):
     taken = tmp_path / "taken"
     taken.write_text("not a directory")
     result = runner.invoke(app, command(name, taken, tmp_path))
@@ -67,7 +58,7 @@ def test_an_out_that_is_a_file_is_one_line_before_any_work(tmp_path, name, no_tr
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_an_out_under_a_file_is_one_line_before_any_work(tmp_path, name, no_training):
+def test_an_out_under_a_file_is_one_line_before_any_work(tmp_path, name, no_work):
     taken = tmp_path / "taken"
     taken.write_text("not a directory")
     result = runner.invoke(app, command(name, taken / "run", tmp_path))
@@ -79,7 +70,7 @@ def test_an_out_under_a_file_is_one_line_before_any_work(tmp_path, name, no_trai
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
                     reason="chmod does not stop root (or non-POSIX users) from writing")
 @pytest.mark.parametrize("name", COMMANDS)
-def test_a_read_only_out_is_one_line_before_any_work(tmp_path, name, no_training):
+def test_a_read_only_out_is_one_line_before_any_work(tmp_path, name, no_work):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
@@ -94,7 +85,7 @@ def test_a_read_only_out_is_one_line_before_any_work(tmp_path, name, no_training
 
 @pytest.mark.parametrize("name", ["train", "study", "run"])
 def test_a_folder_that_refuses_files_is_one_line_even_as_root(tmp_path, name, monkeypatch,
-                                                               no_training):
+                                                               no_work):
     import tempfile
 
     def refuse(*args, **kwargs):  # what a read-only folder (or mount) answers
@@ -108,7 +99,7 @@ def test_a_folder_that_refuses_files_is_one_line_even_as_root(tmp_path, name, mo
 
 
 def test_an_unwritable_scenes_cache_is_one_line_before_any_work(tmp_path, monkeypatch,
-                                                                 no_training):
+                                                                 no_work):
     blocker = tmp_path / "cache-file"
     blocker.write_text("")
     monkeypatch.setenv("MTLGROUP_CACHE", str(blocker))

@@ -20,15 +20,6 @@ def earlier_run(out, estimator: str = "hoa"):
     (out / "report.json").write_text(json.dumps({"estimator": estimator}))
 
 
-@pytest.fixture
-def no_work(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("work started")
-
-    monkeypatch.setattr("mtlgroup.training.trainer.Trainer.fit", fail)
-    monkeypatch.setattr("mtlgroup.data.cached_dataset", fail)
-
-
 def test_demo_of_another_estimator_does_not_overwrite_the_report(tmp_path, no_work):
     out = tmp_path / "demo-run"
     earlier_run(out)
