@@ -87,9 +87,15 @@ class Select:
             raise ValueError(f"{context.path('estimate')} was written by the "
                              f"{estimate['estimator']} estimator, this run uses "
                              f"{context.estimator.name}: run the estimate stage first")
-        problems = context.estimator.problems(context, estimate, context.budgets)
-        rows = [select_row(problem, context.solver) for problem in problems]
+        rows = [select_row(problem, context.solver)
+                for problem in selection_problems(context, estimate)]
         return context.save(self.name, {"rows": [row.to_dict() for row in rows]})
+
+
+def selection_problems(context: RunContext, estimate: dict[str, Any]) -> list[SelectionProblem]:
+    """The selection problem of every budget of the run, from the estimate's saved value (the
+    one place the ``select`` stage and a refinement build them)."""
+    return context.estimator.problems(context, estimate, context.budgets)
 
 
 def select_row(problem: SelectionProblem, solver: str) -> BudgetRow:
