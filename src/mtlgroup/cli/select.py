@@ -2,6 +2,7 @@
 
     mtlgroup select VAL.csv --budget 2.5 [--approx hoa|esa [--early EARLY.csv]]
                     [--solver milp|bnb|dp|brute] [--score-on TEST.csv] [--json]
+                    [--objective raw|relative|metric [--higher-is-better a,b]] [--weights a=2]
     mtlgroup select VAL.csv --budgets 1:5:0.5 … [--plot curve.png]
     mtlgroup select --affinity A.csv --max-groups 3 [--transpose] [--allow-singletons] [--json]
 """
@@ -32,6 +33,7 @@ class _Outcome:
     test: Evaluation | None = None
     budget: float = math.nan
     infeasible: str = ""
+    test_objective: Evaluation | None = None  # the test split in the objective's units
 
     def to_dict(self, extra: dict[str, Any]) -> dict[str, Any]:
         if self.solution is None:
@@ -39,6 +41,8 @@ class _Outcome:
         out = {**self.solution.to_dict(), "solver": self.solution.solver, **extra}
         if self.test is not None:
             out["test"] = self.test.to_dict()
+        if self.test_objective is not None:
+            out["test_objective"] = self.test_objective.to_dict()
         return out
 
 
@@ -69,6 +73,14 @@ def select_command(
                                           help="Score of a task alone (--allow-singletons)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     plot: Path | None = typer.Option(None, "--plot", help="Draw objective vs budget to a file."),
+    objective: str = typer.Option(
+        "raw", "--objective", help="raw: sum of losses (the paper's); relative: each task's "
+        "loss over its single-task network's (t, else t/2); metric: the table holds metrics."),
+    weights: str | None = typer.Option(None, "--weights",
+                                       help="Per-task weights of the objective: a=2,b=0.5."),
+    higher_is_better: str | None = typer.Option(
+        None, "--higher-is-better", help="--objective metric: tasks whose metric is better "
+        "higher (a rate enters as 1 - M, another value as -M)."),
 ) -> None:
     """Choose networks under a budget (Standley et al.), or task groups from an affinity (TAG)."""
     from mtlgroup.selection import (
@@ -82,6 +94,7 @@ def select_command(
         selection_table,
         solve,
     )
+    from mtlgroup.selection.objectives import Objective, parse_weights, split_names
 
     def body() -> None:
         if solver not in available_solvers():
@@ -110,13 +123,23 @@ def select_command(
 
             check_writable(plot, "--plot", file=True)
         values = [check_budget(budget)] if budget is not None else parse_budgets(budgets or "")
-        selection = selection_table(read_loss_table(table), approx,
-                                    read_loss_table(early) if early is not None else None)
+        goal = Objective(objective, parse_weights(weights) if weights else {},
+                         split_names(higher_is_better or ""))
+        val = read_loss_table(table)
+        references = goal.references(val)  # the same networks divide the test losses
+        selection = goal.transform(selection_table(
+            val, approx, read_loss_table(early) if early is not None else None))
         test = read_loss_table(score_on) if score_on is not None else None
-        outcomes = [_solve_on(selection, b, test, sweep=budgets is not None) for b in values]
+        goal_test = (goal.transform(test, references)
+                     if test is not None and not goal.is_raw else None)
+        outcomes = [_solve_on(selection, b, test, goal_test, sweep=budgets is not None)
+                    for b in values]
         if all(o.solution is None for o in outcomes):
             raise UsageError(outcomes[0].infeasible)
-        extra = {"approx": approx}
+        extra = {"approx": approx, "objective_kind": goal.kind,
+                 "objective_description": goal.describe(val)}
+        if not as_json and not goal.is_raw:
+            typer.echo(f"chosen on {goal.describe(val)}")
         if as_json:
             payload = [o.to_dict(extra) for o in outcomes]
             typer.echo(json.dumps(payload[0] if budgets is None else payload, indent=2))
@@ -128,7 +151,8 @@ def select_command(
             _plot(outcomes, plot, approx)
 
     def _solve_on(
-        selection: LossTable, value: float, test: LossTable | None, sweep: bool
+        selection: LossTable, value: float, test: LossTable | None,
+        goal_test: LossTable | None, sweep: bool
     ) -> _Outcome:
         try:
             solution = solve(problem_from_table(selection, budget=value), solver)
@@ -137,7 +161,8 @@ def select_command(
                 raise
             # In a sweep, one budget below the cheapest cover is a row, not the end.
             return _Outcome(None, budget=value, infeasible=str(error))
-        return _Outcome(solution, evaluate(solution, test) if test is not None else None)
+        return _Outcome(solution, evaluate(solution, test) if test is not None else None,
+                        test_objective=evaluate(solution, goal_test) if goal_test else None)
 
     def _select_groups() -> None:
         if table is not None:
@@ -146,7 +171,11 @@ def select_command(
             raise UsageError("--affinity needs --max-groups K")
         misplaced = [name for name, value in (("--budget", budget), ("--budgets", budgets),
                                               ("--approx", approx), ("--early", early),
-                                              ("--score-on", score_on), ("--plot", plot))
+                                              ("--score-on", score_on), ("--plot", plot),
+                                              ("--weights", weights),
+                                              ("--higher-is-better", higher_is_better),
+                                              ("--objective", None if objective == "raw"
+                                               else objective))
                      if value is not None]
         if misplaced:
             raise UsageError(f"{', '.join(misplaced)} go(es) with a loss table, not --affinity")
@@ -194,6 +223,9 @@ def _print_solution(outcome: _Outcome, score_on: Path | None, groups: bool = Fal
     if outcome.test is not None:
         typer.echo(f"on {score_on}: total {outcome.test.total:.6g} (honest rule), "
                    f"{outcome.test.total_min_rule:.6g} (min rule)")
+    if outcome.test_objective is not None:
+        typer.echo(f"in the objective's units: {outcome.test_objective.total:.6g} (honest "
+                   f"rule), {outcome.test_objective.total_min_rule:.6g} (min rule)")
 
 
 def _print_sweep(outcomes: list[_Outcome]) -> None:
@@ -201,17 +233,23 @@ def _print_sweep(outcomes: list[_Outcome]) -> None:
     tested = any(o.test is not None for o in outcomes)
     if tested:
         headers += ["test", "test (min rule)"]
+    in_units = any(o.test_objective is not None for o in outcomes)
+    if in_units:
+        headers.append("test (objective)")
     headers.append("networks")
     rows = []
     for outcome in outcomes:
         solution = outcome.solution
         if solution is None:
             cells = [f"{outcome.budget:g}", "-", "-"] + (["-", "-"] if tested else [])
+            cells += ["-"] if in_units else []
             rows.append([*cells, outcome.infeasible])
             continue
         cells = [f"{solution.budget:g}", f"{solution.objective:.6g}", f"{solution.cost:g}"]
         if outcome.test is not None:
             cells += [f"{outcome.test.total:.6g}", f"{outcome.test.total_min_rule:.6g}"]
+        if outcome.test_objective is not None:
+            cells.append(f"{outcome.test_objective.total:.6g}")
         rows.append([*cells, " ".join(solution.names)])
     solved = next(o.solution for o in outcomes if o.solution is not None)
     typer.echo(f"solver {solved.solver}; test = honest rule")
