@@ -370,6 +370,30 @@ class PipelineConfig(Section):
     solver: str = "milp"
     affinity_every: int = Field(10, ge=1)
     recommend_budget: float | None = None
+    objective: str | dict[str, Any] = Field(
+        "raw", description="what the selection minimises (ALGORITHMS §1.5): raw (the paper's "
+        "sum of losses), relative (each task's loss over its single-task network's), or "
+        "{kind: relative, weights: {task: 2}}; loss-table estimators only (docs/selection.md)")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str | dict[str, Any], info: ValidationInfo
+                         ) -> str | dict[str, Any]:
+        from mtlgroup.selection.objectives import Objective
+
+        objective = Objective.parse(value)
+        if objective.kind == "metric":
+            raise ValueError("metric is not read from a run's store yet: select on a metric "
+                             "table with `mtlgroup select --objective metric`")
+        estimator = info.data.get("estimator")  # absent when it was invalid (reported alone)
+        if estimator is not None and not objective.is_raw:
+            from mtlgroup.pipeline.estimators import ESTIMATOR_CLASSES, LossTableEstimator
+
+            if not issubclass(ESTIMATOR_CLASSES.get(estimator), LossTableEstimator):
+                raise ValueError(f"{estimator} chooses groupings from affinity scores, not "
+                                 "losses: an objective other than raw does not apply to it")
+        # the short form when it says everything: the report shows the settings as given
+        return objective.kind if not objective.weights else objective.to_dict()
 
     @field_validator("budgets", "baseline_budgets", mode="before")
     @classmethod

@@ -168,8 +168,10 @@ class LossTableEstimator(Estimator):
         self, context: RunContext, estimate: dict[str, Any], budgets: Sequence[float]
     ) -> list[SelectionProblem]:
         from mtlgroup.selection import problem_from_table, read_loss_table
+        from mtlgroup.selection.objectives import settings_objective
 
         table = read_loss_table(context.out / estimate["table"])
+        table = settings_objective(context.settings).transform(table)  # raw, relative… (§1.5)
         return [problem_from_table(table, budget=budget) for budget in budgets]
 
 

@@ -87,6 +87,7 @@ class Report:
             recommendation=recommendation.to_dict(),
             predictions=[p.to_dict() for p in predicted[0]], costs=costs.to_dict(),
             settings=context.settings, versions=versions(),
+            objective=_objective(context, estimate),
         )
         written = [*figures.values(), *tables.values(),
                    *sorted(context.path("estimate").parent.glob("*.json"))]
@@ -202,6 +203,20 @@ def _predictions(saved: dict[str, dict[str, Any]], estimate: dict[str, Any],
                    "(network, task), coloured by task.")
 
 
+def _objective(context: RunContext, estimate: dict[str, Any]) -> dict[str, Any]:
+    """Which objective chose the networks: ``pipeline.objective`` on a loss table; an affinity
+    estimator maximises its affinity scores, which no objective changes."""
+    from mtlgroup.selection import read_loss_table
+    from mtlgroup.selection.objectives import settings_objective
+
+    objective = settings_objective(context.settings)
+    if not estimate.get("table"):
+        return {**objective.to_dict(), "description": "none; the affinity estimator maximises "
+                "its groups' affinity scores"}
+    table = read_loss_table(context.out / estimate["table"])
+    return {**objective.to_dict(), "description": objective.describe(table)}
+
+
 def _count(networks: int) -> str:
     return f"{networks} network{'' if networks == 1 else 's'}"
 
@@ -276,6 +291,7 @@ def _write_html(context: RunContext, report: PipelineReport, estimate: dict[str,
         "tasks": report.tasks,
         "estimator": report.estimator,
         "chosen_on": estimate["chosen_on"],
+        "objective": report.objective["description"],
         "cost_unit": ("measured forward FLOPs" if context.cost_unit == "flops"
                       else "nominal: 1 per network, 0.5 per half-size one"),
         "rows": report.rows,

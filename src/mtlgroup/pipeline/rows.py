@@ -72,7 +72,8 @@ class PipelineReport:
     networks, what they buy against the baselines, the export command), ``predictions`` the
     estimate's predicted against real validation losses (:class:`mtlgroup.report.Prediction`),
     ``costs`` :meth:`mtlgroup.report.TrainingCosts.to_dict`, ``settings`` the run's settings
-    (JSON) and ``versions`` those of mtlgroup, torch, numpy and Python.
+    (JSON) and ``versions`` those of mtlgroup, torch, numpy and Python. ``objective`` says
+    which objective chose the networks (``kind``, ``weights``, ``description``; ALGORITHMS §1.5).
     """
 
     dataset: str
@@ -90,6 +91,7 @@ class PipelineReport:
     costs: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    objective: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

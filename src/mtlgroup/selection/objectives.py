@@ -235,3 +235,12 @@ def parse_weights(text: str) -> dict[str, float]:
 def split_names(text: str) -> tuple[str, ...]:
     """``"a, b"`` → ``("a", "b")``."""
     return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def settings_objective(settings: Mapping[str, Any]) -> Objective:
+    """The objective of a run's settings as JSON (``pipeline.objective``; ``raw`` if absent).
+
+    >>> settings_objective({"pipeline": {"objective": "relative"}}).kind
+    'relative'
+    """
+    return Objective.parse(settings.get("pipeline", {}).get("objective"))
