@@ -54,8 +54,8 @@ def test_milp_bnb_and_partition_dp_agree_on_groupings(matrix, k, singletons) -> 
     n = len(matrix)
     problem = problem_from_affinity(TASKS[:n], matrix, max_groups=k, allow_singletons=singletons,
                                     singleton_score=0.1)
-    found = [solve(problem, s) for s in ("milp", "bnb", "dp")]
-    assert same_signature(found[0], found[1]) and same_signature(found[0], found[2])
+    found = [solve(problem, s) for s in ("milp", "bnb", "dp", "frontier", "auto")]
+    assert all(same_signature(found[0], other) for other in found[1:])
     assert len(found[0].networks) <= k
     if not singletons:
         assert all(len(c.tasks) >= 2 for c in found[0].networks)

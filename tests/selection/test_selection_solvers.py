@@ -49,7 +49,7 @@ def assert_valid(solution: Solution) -> None:
 def test_exact_solvers_agree_with_brute_force(problem: SelectionProblem) -> None:
     oracle = solve_brute_force(problem)
     assert_valid(oracle)
-    for solver in ("milp", "bnb", "dp"):
+    for solver in ("milp", "bnb", "dp", "frontier", "auto"):
         found = solve(problem, solver)
         assert_valid(found)
         assert same_signature(found, oracle), (solver, signature(found), signature(oracle))
@@ -66,7 +66,7 @@ def test_branch_and_bound_without_presolve_finds_the_brute_force_set(problem) ->
 @given(problems(max_tasks=5, sense="max"))
 def test_maximisation_agrees_with_brute_force(problem: SelectionProblem) -> None:
     oracle = solve_brute_force(problem)
-    for solver in ("milp", "bnb", "dp"):
+    for solver in ("milp", "bnb", "dp", "frontier", "auto"):
         found = solve(problem, solver)
         assert_valid(found)
         assert same_signature(found, oracle), solver
@@ -85,14 +85,14 @@ def test_optimum_is_invariant_under_renaming_and_permuting(problem, rnd: random.
     tasks = [rename[t] for t in problem.tasks]
     rnd.shuffle(tasks)
     permuted = SelectionProblem(tuple(tasks), tuple(candidates), problem.budget, problem.sense)
-    for solver in ("milp", "bnb", "dp"):
+    for solver in ("milp", "bnb", "dp", "frontier", "auto"):
         assert same_signature(solve(permuted, solver), solve(problem, solver)), solver
 
 
 @FAST
 @given(problems(), st.floats(0.0, 3.0))
 def test_raising_the_budget_never_worsens_the_objective(problem, extra: float) -> None:
-    for solver in ("milp", "bnb"):
+    for solver in ("milp", "bnb", "frontier"):
         low = solve(problem, solver)
         high = solve(problem.with_budget(problem.budget + extra), solver)
         assert high.objective <= low.objective or close(high.objective, low.objective)
@@ -113,7 +113,7 @@ def test_infeasible_budgets_are_reported_with_the_least_cover_cost(problem, frac
     budget = least * fraction
     tight = problem.with_budget(budget)
     if budget < least and not close(budget, least):
-        for solver in ("milp", "bnb", "dp", "brute"):
+        for solver in ("milp", "bnb", "dp", "frontier", "auto", "brute"):
             with pytest.raises(InfeasibleError) as error:
                 solve(tight, solver)
             assert close(error.value.required, least)
@@ -157,7 +157,7 @@ def test_ties_prefer_lower_cost_then_fewer_networks() -> None:
         Candidate("a+b", 1.0, {"a": 0.1, "b": 0.1}),
     )
     problem = SelectionProblem(tasks, candidates, budget=3.0)
-    for solver in ("milp", "bnb", "dp", "brute"):
+    for solver in ("milp", "bnb", "dp", "frontier", "auto", "brute"):
         # a and b (cost 1, two networks) tie with a+b (cost 1, one network) and beat a+b big
         assert solve(problem, solver).names == ("a+b",), solver
 

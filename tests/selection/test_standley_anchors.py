@@ -25,7 +25,7 @@ def test_the_expected_file_covers_three_methods_at_nine_budgets() -> None:
     assert {r["method"] for r in EXPECTED} == set(APPROX)
 
 
-@pytest.mark.parametrize("solver", ["milp", "bnb", "dp"])
+@pytest.mark.parametrize("solver", ["milp", "bnb", "dp", "frontier", "auto"])
 @pytest.mark.parametrize("row", EXPECTED, ids=lambda r: f"{r['method']}-{r['budget']}")
 def test_selection_score_and_test_total_are_reproduced(tables, row, solver: str) -> None:
     problem = problem_from_table(tables["val"], budget=float(row["budget"]),

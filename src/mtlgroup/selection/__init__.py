@@ -38,6 +38,7 @@ from mtlgroup.selection.solvers import (
     solve,
     solve_bnb,
     solve_brute_force,
+    solve_budgets,
     solve_milp,
     solve_partition_dp,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "solve",
     "solve_bnb",
     "solve_brute_force",
+    "solve_budgets",
     "solve_milp",
     "solve_partition_dp",
 ]

@@ -21,9 +21,10 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -119,10 +120,13 @@ class SelectionProblem:
         return self._index[name]
 
     def with_budget(self, budget: float) -> SelectionProblem:
-        """The same problem with another budget."""
-        other = replace(self, budget=budget)
-        if "matrix" in self.__dict__:  # the numeric view does not depend on the budget
-            other.__dict__["matrix"] = self.__dict__["matrix"]
+        """The same problem with another budget (only the budget is validated again: a sweep
+        makes one problem per budget)."""
+        budget = float(budget)
+        if math.isnan(budget) or budget < 0:
+            raise SelectionError(f"the budget must be a number >= 0, got {budget}")
+        other = copy.copy(self)  # shares the candidates, their index and the numeric view
+        object.__setattr__(other, "budget", budget)
         return other
 
     @cached_property
@@ -179,6 +183,8 @@ class Solution:
         objective: sum over tasks of the served value, on the problem's table.
         cost: total cost of the chosen networks.
         solver: the solver that produced it.
+        gap: proven distance to the optimum, in objective units (0: optimal). Only column
+            generation on an implicit problem (ALGORITHMS §1.6) may stop short of 0.
     """
 
     problem: SelectionProblem = field(repr=False)
@@ -187,6 +193,7 @@ class Solution:
     objective: float
     cost: float
     solver: str = ""
+    gap: float = 0.0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -212,5 +219,6 @@ class Solution:
                 for c in self.networks
             ],
             "served_by": {t: self.served_by[t] for t in self.problem.tasks},
+            "gap": self.gap,
         }
 

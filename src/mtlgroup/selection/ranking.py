@@ -59,6 +59,8 @@ def minimal(matrix: CandidateMatrix, chosen: Iterable[int]) -> list[int]:
     """Drop chosen networks that serve nothing: every task they carry is served at least as
     well by another chosen network. Expensive ones go first, so the cheaper set remains."""
     kept = sorted(set(chosen))
+    if not _any_redundant(matrix.losses[kept]):
+        return kept  # the usual case, found without the one-by-one pass
     for i in sorted(kept, key=lambda k: (-matrix.costs[k], -k)):
         others = [k for k in kept if k != i]
         if not others:
@@ -70,6 +72,19 @@ def minimal(matrix: CandidateMatrix, chosen: Iterable[int]) -> list[int]:
     return kept
 
 
+def _any_redundant(losses: np.ndarray) -> bool:
+    """Some row of ``losses`` (the chosen networks) is matched or beaten on every task it
+    carries by the best of the other rows. The best of the others is the column's best, or
+    its second best in the best row."""
+    if len(losses) < 2:
+        return False
+    order = np.argsort(losses, axis=0, kind="stable")
+    columns = np.arange(losses.shape[1])
+    best, second = losses[order[0], columns], losses[order[1], columns]
+    others = np.where(order[0] == np.arange(len(losses))[:, None], second, best)
+    return bool(np.any(np.all(others <= losses, axis=1)))
+
+
 def make_solution(problem: SelectionProblem, chosen: Iterable[int], solver: str) -> Solution:
     """The :class:`Solution` choosing ``chosen`` (positions in ``problem.candidates``), made
     minimal, each task served by its best chosen network (ties: the earlier candidate)."""
@@ -78,13 +93,14 @@ def make_solution(problem: SelectionProblem, chosen: Iterable[int], solver: str)
     cost = matrix.cost(kept)
     if not within_budget(cost, problem.budget):
         raise RuntimeError(f"solver {solver} chose networks costing {cost} > {problem.budget}")
-    served_by: dict[str, str] = {}
-    for j, task in enumerate(problem.tasks):
-        column = matrix.losses[kept, j]
-        if not np.isfinite(column).any():
-            raise RuntimeError(f"solver {solver} left task {task!r} unserved")
-        served_by[task] = problem.candidates[kept[int(np.argmin(column))]].name
-    value = matrix.value(kept)
+    losses = matrix.losses[kept]
+    best = losses.min(axis=0) if kept else np.full(matrix.n_tasks, np.inf)
+    unserved = np.flatnonzero(~np.isfinite(best))
+    if unserved.size:
+        raise RuntimeError(f"solver {solver} left task {problem.tasks[unserved[0]]!r} unserved")
+    served_by = {task: problem.candidates[kept[row]].name  # argmin: the earlier on ties
+                 for task, row in zip(problem.tasks, losses.argmin(axis=0).tolist(), strict=True)}
+    value = float(sum(best.tolist()))  # as CandidateMatrix.value: in task order
     return Solution(
         problem=problem,
         networks=tuple(problem.candidates[k] for k in kept),

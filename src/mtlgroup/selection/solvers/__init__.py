@@ -1,7 +1,10 @@
 """Solvers of :class:`~mtlgroup.selection.SelectionProblem`, by name.
 
-- ``milp`` (default): exact mixed-integer program with HiGHS, with presolve and reduced-cost
+- ``auto`` (default): the fastest exact method for the problem's size: ``frontier`` for few
+  tasks, ``milp`` beyond (:mod:`~mtlgroup.selection.solvers.auto`).
+- ``milp``: exact mixed-integer program with HiGHS, with presolve and reduced-cost
   fixing; scales to all subsets of 15 tasks.
+- ``frontier``: the Pareto frontier of covers, every budget at once (:func:`solve_budgets`).
 - ``bnb``: Standley et al.'s branch and bound with an added lower bound.
 - ``dp``: dynamic programming over set partitions, ``O(3^n)`` (ALGORITHMS §2.1).
 - ``brute``: every set of candidates; the oracle of the tests.
@@ -16,7 +19,7 @@ Example:
     ...     Candidate("a", 1, {"a": 0.3}), Candidate("b", 1, {"b": 0.5}),
     ...     Candidate("a+b", 1, {"a": 0.35, "b": 0.4})), budget=1)
     >>> [solve(problem, s).names for s in available_solvers()]
-    [('a+b',), ('a+b',), ('a+b',), ('a+b',)]
+    [('a+b',), ('a+b',), ('a+b',), ('a+b',), ('a+b',), ('a+b',)]
 """
 
 from __future__ import annotations
@@ -25,20 +28,26 @@ from collections.abc import Callable
 
 from mtlgroup.registry import Registry
 from mtlgroup.selection.problem import SelectionProblem, Solution
+from mtlgroup.selection.solvers.auto import choose_solver, solve_auto
 from mtlgroup.selection.solvers.bnb import solve_bnb
 from mtlgroup.selection.solvers.brute import solve_brute_force
 from mtlgroup.selection.solvers.clock import SolverTimeLimit
+from mtlgroup.selection.solvers.frontier import CoverFrontier, solve_frontier
 from mtlgroup.selection.solvers.milp import solve_milp
 from mtlgroup.selection.solvers.partition_dp import solve_partition_dp
+from mtlgroup.selection.solvers.sweep import solve_budgets
 
 SolverFn = Callable[..., Solution]
 """``solver(problem, *, time_limit=None, **options) -> Solution``."""
 
 SOLVERS: Registry[SolverFn] = Registry("solver")
-"""Solver functions by name (``milp``, ``bnb``, ``dp``, ``brute``, and any registered one)."""
+"""Solver functions by name (``auto``, ``milp``, ``bnb``, ``dp``, ``frontier``, ``brute``, and
+any registered one)."""
+SOLVERS.register("auto", solve_auto)
 SOLVERS.register("milp", solve_milp)
 SOLVERS.register("bnb", solve_bnb)
 SOLVERS.register("dp", solve_partition_dp)
+SOLVERS.register("frontier", solve_frontier)
 SOLVERS.register("brute", solve_brute_force)
 
 
@@ -60,7 +69,7 @@ def get_solver(name: str) -> SolverFn:
 
 
 def solve(
-    problem: SelectionProblem, solver: str = "milp", *, time_limit: float | None = None
+    problem: SelectionProblem, solver: str = "auto", *, time_limit: float | None = None
 ) -> Solution:
     """Solve ``problem`` with the solver called ``solver``.
 
@@ -73,14 +82,19 @@ def solve(
 
 __all__ = [
     "SOLVERS",
+    "CoverFrontier",
     "SolverFn",
     "SolverTimeLimit",
     "available_solvers",
+    "choose_solver",
     "get_solver",
     "register_solver",
     "solve",
+    "solve_auto",
     "solve_bnb",
     "solve_brute_force",
+    "solve_budgets",
+    "solve_frontier",
     "solve_milp",
     "solve_partition_dp",
 ]
