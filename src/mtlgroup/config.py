@@ -64,6 +64,9 @@ _REGISTRIES = {
 }
 """The registry each named setting is checked against (imported when a config is checked)."""
 
+REFINE_KEYS = ("refine", "refine_max_trainings")
+"""The keys ``pipeline.estimator`` may hold beside ``name`` (see :class:`PipelineConfig`)."""
+
 
 def registered(kind: str, value: str) -> str:
     """``value`` if the registry of ``kind`` has it, else the registry's error (which lists
@@ -362,9 +365,15 @@ class PipelineConfig(Section):
     every budget). ``affinity_every``: probe period of ``tag`` and ``cs`` (steps).
     ``recommend_budget``: the budget the report recommends networks for (one of ``budgets``;
     default: the knee of the validation curve, see :mod:`mtlgroup.report.recommend`).
+    ``refine`` (loss-table estimators only): select, train the chosen networks the estimate
+    only predicted, reselect on their real losses, until every chosen network is real or
+    ``refine_max_trainings`` networks were trained (see :mod:`mtlgroup.pipeline.refine`);
+    ``estimator`` may be written ``{name: hoa, refine: true, refine_max_trainings: 10}``.
     """
 
     estimator: str = "hoa"
+    refine: bool = False
+    refine_max_trainings: int | None = Field(None, ge=0)
     budgets: list[float] = Field(default_factory=lambda: [1.0 + 0.5 * i for i in range(9)])
     baseline_budgets: list[float] | None = None
     solver: str = "milp"
@@ -420,10 +429,43 @@ class PipelineConfig(Section):
     def _known_solver(cls, value: str) -> str:
         return registered("solver", value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _estimator_mapping(cls, data: Any) -> Any:
+        # {name: hoa, refine: true}: the refinement keys move beside a plain estimator name,
+        # so the saved settings (and every run's estimator) name the estimator as text.
+        if not isinstance(data, Mapping) or not isinstance(data.get("estimator"), Mapping):
+            return data
+        mapping = dict(data["estimator"])
+        unknown = sorted(set(mapping) - {"name", *REFINE_KEYS})
+        if unknown or "name" not in mapping:
+            problem = (f"unknown key(s) {', '.join(map(str, unknown))}" if unknown
+                       else "no name")
+            raise ValueError(f"estimator: {problem}; expected {{name: hoa, refine: true, "
+                             "refine_max_trainings: N}")
+        given = {key: mapping[key] for key in REFINE_KEYS if key in mapping}
+        clash = [key for key in given if key in data and data[key] != given[key]]
+        if clash:
+            raise ValueError(f"{clash[0]} is given twice, in estimator and beside it, with "
+                             "different values: give it once")
+        return {**data, **given, "estimator": mapping["name"]}
+
     @field_validator("estimator")
     @classmethod
     def _known_estimator(cls, value: str) -> str:
         return registered("estimator", value)
+
+    @model_validator(mode="after")
+    def _refine_needs_a_loss_table(self) -> PipelineConfig:
+        from mtlgroup.pipeline.estimators import ESTIMATOR_CLASSES, LossTableEstimator
+
+        if self.refine and not issubclass(ESTIMATOR_CLASSES.get(self.estimator),
+                                          LossTableEstimator):
+            raise ValueError(
+                f"refine needs a loss-table estimator (hoa, esa, exhaustive): {self.estimator} "
+                "chooses groupings from affinity scores, predicts no network's losses, and its "
+                "chosen networks are served by their trained validation losses already")
+        return self
 
     @field_validator("recommend_budget")
     @classmethod

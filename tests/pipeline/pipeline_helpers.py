@@ -23,3 +23,19 @@ def tiny_settings(data: dict[str, Any] | None = None, model: Any = "conv",
 
 def quiet(_: str) -> None:
     """An ``echo`` that prints nothing."""
+
+
+def served_by_lowest_val(out) -> None:
+    """Every feasible row's tasks are served by their chosen network's lowest val loss."""
+    import json
+
+    from mtlgroup.study import StudyStore
+
+    rows = json.loads((out / "stages" / "evaluate.json").read_text())["rows"]
+    with StudyStore(out / "study.sqlite") as store:
+        val = store.losses("val")
+    assert any(row["feasible"] for row in rows)
+    for row in (r for r in rows if r["feasible"]):
+        for task, network in row["served_by"].items():
+            assert val[network][task] == min(val[n][task] for n in row["networks"]
+                                              if task in val.get(n, {}))

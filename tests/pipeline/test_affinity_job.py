@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_helpers import DATA, TRAIN, tiny_settings
+from pipeline_helpers import DATA, TRAIN, served_by_lowest_val, tiny_settings
 
 from mtlgroup.pipeline import run_pipeline
 from mtlgroup.study import Study
@@ -46,6 +46,11 @@ def test_a_rerun_trains_nothing_and_says_so(cs_run):
     assert all(" 0 trained" in m for m in messages if "jobs:" in m)
     assert again.trainings == report.trainings
     assert [r.networks for r in again.rows] == [r.networks for r in report.rows]
+
+
+def test_the_chosen_groups_are_served_by_their_validation_losses(cs_run):
+    # ALGORITHMS §2.1: once trained, not by affinity score (issue 10)
+    served_by_lowest_val(cs_run[0])
 
 
 def test_a_job_without_affinity_keeps_its_key():

@@ -50,7 +50,7 @@ class Report:
     def run(self, context: RunContext) -> PipelineReport:
         import time
 
-        from mtlgroup.report import TrainingCosts, recommend, versions
+        from mtlgroup.report import TrainingCosts, recommend, relative_errors, versions
 
         estimate = context.load("estimate")
         rows = rows_of(context.load("evaluate"))
@@ -85,7 +85,9 @@ class Report:
             wall_seconds=wall, out=str(out),
             failures=[f for value in saved.values() for f in value["failures"]],
             recommendation=recommendation.to_dict(),
-            predictions=[p.to_dict() for p in predicted[0]], costs=costs.to_dict(),
+            predictions=[p.to_dict() for p in predicted[0]],
+            prediction_errors=relative_errors(predicted[0]),
+            refinement=saved["finalize"].get("refinement"), costs=costs.to_dict(),
             settings=context.settings, versions=versions(),
             objective=_objective(context, estimate),
         )
@@ -97,6 +99,8 @@ class Report:
         _write_html(context, report, estimate, {"recommendation": recommendation,
                     "options": options, "val_totals": val_totals, "costs": costs.lines(),
                     "predictions": predicted[0], "predictions_note": predicted[1],
+                    "prediction_errors": report.prediction_errors,
+                    "refinement": report.refinement,
                     "figures": {file: path.name for file, path in figures.items()}})
         return report
 

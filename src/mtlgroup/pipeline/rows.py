@@ -71,6 +71,8 @@ class PipelineReport:
     ``recommendation`` is :meth:`mtlgroup.report.Recommendation.to_dict` (the budget, its
     networks, what they buy against the baselines, the export command), ``predictions`` the
     estimate's predicted against real validation losses (:class:`mtlgroup.report.Prediction`),
+    ``prediction_errors`` their mean absolute relative error per task, ``refinement`` the
+    rounds of ``pipeline.refine`` (``None`` without it; see :mod:`mtlgroup.pipeline.refine`),
     ``costs`` :meth:`mtlgroup.report.TrainingCosts.to_dict`, ``settings`` the run's settings
     (JSON) and ``versions`` those of mtlgroup, torch, numpy and Python. ``objective`` says
     which objective chose the networks (``kind``, ``weights``, ``description``; ALGORITHMS §1.5).
@@ -88,6 +90,8 @@ class PipelineReport:
     failures: list[str] = field(default_factory=list)
     recommendation: dict[str, Any] | None = None
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    prediction_errors: dict[str, float] = field(default_factory=dict)
+    refinement: dict[str, Any] | None = None
     costs: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)

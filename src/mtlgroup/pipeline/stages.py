@@ -115,19 +115,17 @@ def select_row(problem: SelectionProblem, solver: str) -> BudgetRow:
 @dataclass(frozen=True)
 class Finalize:
     """Train for real every chosen network that was only predicted (HOA), trained briefly
-    (ESA) or never trained (affinity groupings)."""
+    (ESA) or never trained (affinity groupings); with ``pipeline.refine``, reselect on their
+    real losses until every chosen network is trained. Saves the final ``rows`` (each task
+    served by its chosen network's lowest validation loss), which ``evaluate`` reads: see
+    :mod:`mtlgroup.pipeline.refine`."""
 
     name: str = "finalize"
 
     def run(self, context: RunContext) -> dict[str, Any]:
-        rows = rows_of(context.load("select"))
-        chosen = sorted({n for row in rows if row.feasible for n in row.networks})
-        jobs: dict[str, Any] = {"keys": [], "failures": []}
-        if chosen:
-            jobs = context.record("finalize (train the chosen networks)",
-                                  context.study.finalize(chosen, context.executor,
-                                                         context.progress))
-        return context.save(self.name, {"networks": chosen, **jobs})
+        from mtlgroup.pipeline.refine import finalize
+
+        return context.save(self.name, finalize(context, rows_of(context.load("select"))))
 
 
 @dataclass(frozen=True)
@@ -193,10 +191,11 @@ class Evaluate:
     name: str = "evaluate"
 
     def run(self, context: RunContext) -> dict[str, Any]:
+        from mtlgroup.pipeline.refine import final_rows
         from mtlgroup.selection.evaluate import score_served
         from mtlgroup.selection.table import TableError
 
-        rows = rows_of(context.load("select"))
+        rows = final_rows(context)  # trained, refined, served by validation loss
         baselines = {b["budget"]: b for b in context.load("baselines")["budgets"]}
         name = _canonical_name(context)
         test = {name(n): losses for n, losses in context.study.losses("test").items()}

@@ -6,7 +6,7 @@ from mtlgroup.report.costs import TrainingCosts, duration
 from mtlgroup.report.drawing import network_grid, plot_networks
 from mtlgroup.report.html import write_html_report
 from mtlgroup.report.plots import plot_predictions, plot_tradeoff
-from mtlgroup.report.predicted import Prediction, predictions
+from mtlgroup.report.predicted import Prediction, predictions, relative_errors
 from mtlgroup.report.provenance import settings_yaml, versions
 from mtlgroup.report.recommend import (
     LABELS,
@@ -36,6 +36,7 @@ __all__ = [
     "plot_tradeoff",
     "predictions",
     "recommend",
+    "relative_errors",
     "settings_yaml",
     "versions",
     "write_html_report",

@@ -7,11 +7,13 @@ Example:
     ...                     {"a+b+c": {"a": 0.25, "b": 0.5, "c": 0.9}})
     >>> [(p.network, p.task, round(p.error_percent, 1)) for p in found]
     [('a+b+c', 'a', 20.0), ('a+b+c', 'b', 0.0), ('a+b+c', 'c', -22.2)]
+    >>> {task: round(error, 3) for task, error in relative_errors(found).items()}
+    {'a': 0.2, 'b': 0.0, 'c': 0.222}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,3 +45,14 @@ def predictions(
     return [Prediction(network, task, float(loss), float(real[network][task]))
             for network, losses in predicted.items() if network in real
             for task, loss in losses.items() if task in real[network]]
+
+
+def relative_errors(found: Iterable[Prediction]) -> dict[str, float]:
+    """Task → the mean absolute relative error ``|predicted − real| / real`` of its predictions
+    (ALGORITHMS §1.7: how far to trust the estimate), in order of first appearance; a real loss
+    of 0 has no relative error and is left out."""
+    errors: dict[str, list[float]] = {}
+    for p in found:
+        if p.error_percent is not None:
+            errors.setdefault(p.task, []).append(abs(p.error_percent) / 100.0)
+    return {task: sum(values) / len(values) for task, values in errors.items()}
