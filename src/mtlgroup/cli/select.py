@@ -1,7 +1,7 @@
 """``mtlgroup select``: choose networks from a loss table or task groups from an affinity matrix.
 
     mtlgroup select VAL.csv --budget 2.5 [--approx hoa|esa [--early EARLY.csv]]
-                    [--solver milp|bnb|dp|brute] [--score-on TEST.csv] [--json]
+                    [--solver auto|milp|bnb|dp|frontier|brute] [--score-on TEST.csv] [--json]
                     [--objective raw|relative|metric [--higher-is-better a,b]] [--weights a=2]
     mtlgroup select VAL.csv --budgets 1:5:0.5 … [--plot curve.png]
     mtlgroup select --affinity A.csv --max-groups 3 [--transpose] [--allow-singletons] [--json]
@@ -59,7 +59,9 @@ def select_command(
         None, "--approx", help="hoa: predict ≥3-task networks from pairs; esa: select on the "
         "--early table's losses."),
     early: Path | None = typer.Option(None, "--early", help="Early-stopped loss table (ESA)."),
-    solver: str = typer.Option("milp", "--solver", help="milp (default), bnb, dp or brute."),
+    solver: str = typer.Option(
+        "auto", "--solver", help="auto (default: the fastest exact one for the size), milp, "
+        "bnb, dp, frontier or brute."),
     score_on: Path | None = typer.Option(
         None, "--score-on", help="Loss table of another split (test) to score the choice on."),
     affinity: Path | None = typer.Option(
@@ -93,6 +95,7 @@ def select_command(
         read_loss_table,
         selection_table,
         solve,
+        solve_budgets,
     )
     from mtlgroup.selection.objectives import Objective, parse_weights, split_names
 
@@ -132,8 +135,10 @@ def select_command(
         test = read_loss_table(score_on) if score_on is not None else None
         goal_test = (goal.transform(test, references)
                      if test is not None and not goal.is_raw else None)
-        outcomes = [_solve_on(selection, b, test, goal_test, sweep=budgets is not None)
-                    for b in values]
+        # one problem for every budget: a sweep shares the work (solve_budgets)
+        found = solve_budgets(problem_from_table(selection, budget=values[0]), values, solver)
+        outcomes = [_outcome(result, b, test, goal_test, sweep=budgets is not None)
+                    for b, result in zip(values, found, strict=True)]
         if all(o.solution is None for o in outcomes):
             raise UsageError(outcomes[0].infeasible)
         extra = {"approx": approx, "objective_kind": goal.kind,
@@ -150,17 +155,15 @@ def select_command(
         if plot is not None:
             _plot(outcomes, plot, approx)
 
-    def _solve_on(
-        selection: LossTable, value: float, test: LossTable | None,
+    def _outcome(
+        solution: Solution | InfeasibleError, value: float, test: LossTable | None,
         goal_test: LossTable | None, sweep: bool
     ) -> _Outcome:
-        try:
-            solution = solve(problem_from_table(selection, budget=value), solver)
-        except InfeasibleError as error:
+        if isinstance(solution, InfeasibleError):
             if not sweep:
-                raise
+                raise solution
             # In a sweep, one budget below the cheapest cover is a row, not the end.
-            return _Outcome(None, budget=value, infeasible=str(error))
+            return _Outcome(None, budget=value, infeasible=str(solution))
         return _Outcome(solution, evaluate(solution, test) if test is not None else None,
                         test_objective=evaluate(solution, goal_test) if goal_test else None)
 
