@@ -376,7 +376,7 @@ class PipelineConfig(Section):
     refine_max_trainings: int | None = Field(None, ge=0)
     budgets: list[float] = Field(default_factory=lambda: [1.0 + 0.5 * i for i in range(9)])
     baseline_budgets: list[float] | None = None
-    solver: str = "milp"
+    solver: str = "auto"
     affinity_every: int = Field(10, ge=1)
     recommend_budget: float | None = None
     objective: str | dict[str, Any] = Field(

@@ -132,3 +132,16 @@ def test_the_27_standley_selections_in_three_sweeps() -> None:
             assert not isinstance(solution, InfeasibleError)
             assert solution.solver == "frontier"
             assert solution.objective == pytest.approx(float(row["selection_score"]), abs=1e-6)
+
+
+def test_the_select_stage_sweeps_problems_that_differ_only_in_the_budget() -> None:
+    from mtlgroup.config import PipelineConfig
+    from mtlgroup.pipeline.stages import select_row, select_rows
+
+    assert PipelineConfig().solver == "auto"
+    base = all_subsets_problem(lambda subset, t: 0.3 - 0.02 * len(subset), 3, budget=1.0)
+    other = all_subsets_problem(lambda subset, t: 0.2 + 0.01 * len(subset), 3, budget=2.0)
+    problems = [base.with_budget(b) for b in (0.25, 1.0, 2.5)] + [other, base]
+    rows = select_rows(problems, "auto")
+    assert [r.to_dict() for r in rows] == [select_row(p, "milp").to_dict() for p in problems]
+    assert not rows[0].feasible and "covering all tasks costs at least" in rows[0].note

@@ -60,7 +60,7 @@ class RunContext:
     estimator: Estimator
     budgets: list[float]
     baseline_budgets: list[float]
-    solver: str = "milp"
+    solver: str = "auto"
     cost_unit: Literal["flops", "nominal"] = "flops"
     dataset: str = ""
     echo: Echo = print

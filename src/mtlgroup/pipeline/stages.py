@@ -34,7 +34,7 @@ from mtlgroup.registry import Registry
 if TYPE_CHECKING:
     from mtlgroup.cost import CostModel
     from mtlgroup.pipeline.context import RunContext
-    from mtlgroup.selection import SelectionProblem
+    from mtlgroup.selection import InfeasibleError, SelectionProblem, Solution
 
 
 @runtime_checkable
@@ -87,8 +87,7 @@ class Select:
             raise ValueError(f"{context.path('estimate')} was written by the "
                              f"{estimate['estimator']} estimator, this run uses "
                              f"{context.estimator.name}: run the estimate stage first")
-        rows = [select_row(problem, context.solver)
-                for problem in selection_problems(context, estimate)]
+        rows = select_rows(selection_problems(context, estimate), context.solver)
         return context.save(self.name, {"rows": [row.to_dict() for row in rows]})
 
 
@@ -98,6 +97,34 @@ def selection_problems(context: RunContext, estimate: dict[str, Any]) -> list[Se
     return context.estimator.problems(context, estimate, context.budgets)
 
 
+def select_rows(problems: list[SelectionProblem], solver: str) -> list[BudgetRow]:
+    """Solve every budget's problem into its row; neighbours that differ only in the budget
+    are solved in one sweep (:func:`~mtlgroup.selection.solve_budgets` shares the work)."""
+    from mtlgroup.selection import SelectionProblem, solve_budgets
+
+    rows: list[BudgetRow] = []
+    start = 0
+    while start < len(problems):
+        first = problems[start]
+        end = start + 1
+        if isinstance(first, SelectionProblem):
+            while end < len(problems) and _same_but_budget(first, problems[end]):
+                end += 1
+        if end - start == 1:
+            rows.append(select_row(first, solver))
+        else:
+            budgets = [p.budget for p in problems[start:end]]
+            rows.extend(_row(b, found) for b, found in
+                        zip(budgets, solve_budgets(first, budgets, solver), strict=True))
+        start = end
+    return rows
+
+
+def _same_but_budget(a: SelectionProblem, b: object) -> bool:
+    return (isinstance(b, type(a)) and a.sense == b.sense and a.tasks == b.tasks
+            and (a.candidates is b.candidates or a.candidates == b.candidates))
+
+
 def select_row(problem: SelectionProblem, solver: str) -> BudgetRow:
     """Solve one budget's problem into its row."""
     from mtlgroup.selection import InfeasibleError, solve
@@ -105,9 +132,17 @@ def select_row(problem: SelectionProblem, solver: str) -> BudgetRow:
     try:
         solution = solve(problem, solver)
     except InfeasibleError as error:
-        return BudgetRow(problem.budget, feasible=False, note=str(error))
+        return _row(problem.budget, error)
+    return _row(problem.budget, solution)
+
+
+def _row(budget: float, solution: Solution | InfeasibleError) -> BudgetRow:
+    from mtlgroup.selection import InfeasibleError
+
+    if isinstance(solution, InfeasibleError):
+        return BudgetRow(budget, feasible=False, note=str(solution))
     return BudgetRow(
-        problem.budget, feasible=True, networks=list(solution.names),
+        budget, feasible=True, networks=list(solution.names),
         served_by=dict(solution.served_by), cost=solution.cost, objective=solution.objective,
     )
 
