@@ -26,7 +26,10 @@ def test_encoder_flops_are_proportional_to_size(input_shape: tuple[int, ...]) ->
     standard = measured_flops(ConvEncoder(input_shape[0]), input_shape)
     for size in SIZES:
         ratio = measured_flops(ConvEncoder(input_shape[0], size=size), input_shape) / standard
-        assert ratio == pytest.approx(size, rel=0.03), f"size {size} at {input_shape}"
+        # Widths only grow with size (ALGORITHMS §7), so below 0.25 (about 10 channels) one
+        # more channel of stage 1 is a step of up to ~9% and the closest point can be 4% off.
+        tolerance = 0.03 if size >= 0.25 else 0.05
+        assert ratio == pytest.approx(size, rel=tolerance), f"size {size} at {input_shape}"
 
 
 @pytest.mark.parametrize("stages,blocks", [(1, 0), (2, 1), (3, 2)])
@@ -43,6 +46,24 @@ def test_flops_grow_with_size() -> None:
     grid = [0.1 * k for k in range(1, 41)]
     flops = [conv_macs_per_pixel(3, conv_widths(3, s), blocks=1) for s in grid]
     assert all(a < b for a, b in zip(flops, flops[1:], strict=False))
+
+
+@pytest.mark.parametrize("in_channels,stages,blocks", [(3, 2, 1), (1, 2, 1), (3, 3, 2)])
+def test_no_width_shrinks_when_size_grows(in_channels: int, stages: int, blocks: int) -> None:
+    # Heads follow the last width: only widths that never drop make a whole network's cost
+    # monotone in size, which size_for_cost's bisection needs (ALGORITHMS §7).
+    grid = [0.01 * k for k in range(2, 501)]
+    widths = [conv_widths(in_channels, s, stages=stages, blocks=blocks) for s in grid]
+    for i in range(len(grid) - 1):
+        a, b = widths[i], widths[i + 1]
+        assert all(x <= y for x, y in zip(a, b, strict=True)), (grid[i], a, grid[i + 1], b)
+
+
+def test_the_papers_sizes_keep_the_fitted_widths() -> None:
+    # Stores trained before widths became monotone hold networks of sizes 1 and 0.5: the
+    # widths there must not change (size 0.5: the closest combination around sqrt(0.5)).
+    assert conv_widths(3, 1.0) == (16, 32, 64)
+    assert conv_widths(3, 0.5) == (10, 22, 47)
 
 
 def test_standard_widths_double_per_stage() -> None:

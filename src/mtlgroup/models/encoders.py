@@ -7,9 +7,12 @@ halves the resolution with a stride-2 3×3 conv, doubles the width, and adds ``b
 
 ``size`` is a FLOP multiplier: ``size=0.5`` costs half the multiply-adds of ``size=1``. Conv
 FLOPs grow with the product of input and output widths, so widths scale roughly with
-``sqrt(size)``; because widths are integers and the stem is linear in its width,
-:func:`conv_widths` picks, among the integer widths next to ``base · 2^i · sqrt(size)``, those
-whose multiply-add count is closest to ``size`` times the standard one.
+``sqrt(size)``. :func:`conv_widths` walks a path of integer widths on which every width only
+grows with ``size`` (so the encoder's FLOPs, and the heads' that follow its last width, never
+drop when ``size`` grows: ALGORITHMS §7) and picks the point whose multiply-add count is closest
+to ``size`` times the standard one. The path passes through the paper's two sizes, 1 (the
+standard widths) and 0.5 (the closest combination of widths, as fitted before the path
+existed, so networks trained at these sizes keep their architecture).
 
 Example:
     >>> import torch
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
@@ -49,18 +52,85 @@ def conv_macs_per_pixel(in_channels: int, widths: Sequence[int], blocks: int) ->
 def conv_widths(
     in_channels: int, size: float = 1.0, base_width: int = 16, stages: int = 2, blocks: int = 1
 ) -> tuple[int, ...]:
-    """Widths ``(stem, stage 1, ..., stage S)`` whose FLOPs are closest to ``size`` × standard.
+    """Widths ``(stem, stage 1, ..., stage S)`` whose FLOPs are closest to ``size`` × standard,
+    every width non-decreasing in ``size``.
 
-    The standard widths (``size=1``) are ``base_width · 2^i``. For other sizes each width is
-    tried at the integers around ``base_width · 2^i · sqrt(size)`` and the combination with the
-    smallest relative FLOP error wins (ties go to the least distorted shape).
+    The standard widths (``size=1``) are ``base_width · 2^i``; the half-size widths are the
+    combination of integers around ``base_width · 2^i · sqrt(0.5)`` with the smallest FLOP
+    error. Other sizes lie on a path through these two: below 0.5 the half-size widths scaled
+    by a factor ``α ≤ 1``, between 0.5 and 1 each width moving geometrically from its half-size
+    to its standard value, above 1 the standard widths scaled by ``α ≥ 1`` (each rounded to an
+    integer, at least 1). On the segment of ``size`` the point with the smallest relative FLOP
+    error wins (ties go to the smaller one), so a larger size never gets a smaller width.
 
     Example:
         >>> conv_widths(3, 1.0)
         (16, 32, 64)
+        >>> all(a <= b for a, b in zip(conv_widths(3, 0.61), conv_widths(3, 0.62)))
+        True
     """
     _check_architecture(in_channels, size, base_width, stages, blocks)
-    standard = [base_width * 2**i for i in range(stages + 1)]
+    standard = tuple(base_width * 2**i for i in range(stages + 1))
+    if size == 1.0:
+        return standard
+    half = _closest_widths(in_channels, HALF_SIZE, standard, blocks)
+    if size == HALF_SIZE:
+        return half
+    target = size * conv_macs_per_pixel(in_channels, standard, blocks)
+
+    def macs(widths: tuple[int, ...]) -> float:
+        return conv_macs_per_pixel(in_channels, widths, blocks)
+
+    if size < HALF_SIZE:
+        return _closest_on_path(lambda a: _scaled(half, a), 0.0, 1.0, macs, target)
+    if size < 1.0:
+        return _closest_on_path(lambda t: _between(half, standard, t), 0.0, 1.0, macs, target)
+    high = 2.0
+    while macs(_scaled(standard, high)) <= target:
+        high *= 2
+    return _closest_on_path(lambda a: _scaled(standard, a), 1.0, high, macs, target)
+
+
+HALF_SIZE = 0.5
+"""The paper's half-size networks: their widths are fitted directly (see :func:`conv_widths`)."""
+
+
+def _rounded(value: float) -> int:
+    # floor(x + 0.5), not round(): banker's rounding would make a width drop as x grows.
+    return max(1, math.floor(value + 0.5))
+
+
+def _scaled(widths: tuple[int, ...], factor: float) -> tuple[int, ...]:
+    return tuple(_rounded(w * factor) for w in widths)
+
+
+def _between(low: tuple[int, ...], high: tuple[int, ...], t: float) -> tuple[int, ...]:
+    """Each width moved geometrically from ``low`` (``t=0``) to ``high`` (``t=1``)."""
+    return tuple(_rounded(a * (b / a) ** t) for a, b in zip(low, high, strict=True))
+
+
+def _closest_on_path(
+    path: Callable[[float], tuple[int, ...]], low: float, high: float,
+    macs: Callable[[tuple[int, ...]], float], target: float,
+) -> tuple[int, ...]:
+    """On a path whose multiply-adds never drop as its parameter grows from ``low`` to
+    ``high``, the widths closest to ``target`` (relative error; ties go to the smaller)."""
+    if macs(path(high)) <= target:
+        return path(high)
+    if macs(path(low)) > target:
+        return path(low)
+    for _ in range(64):  # invariant: macs(path(low)) <= target < macs(path(high))
+        middle = (low + high) / 2
+        low, high = (middle, high) if macs(path(middle)) <= target else (low, middle)
+    below, above = path(low), path(high)
+    return below if target - macs(below) <= macs(above) - target else above
+
+
+def _closest_widths(
+    in_channels: int, size: float, standard: tuple[int, ...], blocks: int
+) -> tuple[int, ...]:
+    """Among the integer widths next to ``standard_i · sqrt(size)``, those with the smallest
+    relative FLOP error (ties go to the least distorted shape)."""
     target = size * conv_macs_per_pixel(in_channels, standard, blocks)
     nominal = [w * math.sqrt(size) for w in standard]
     choices = [range(max(1, math.floor(n) - 1), math.ceil(n) + 2) for n in nominal]
