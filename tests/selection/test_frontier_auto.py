@@ -145,3 +145,20 @@ def test_the_select_stage_sweeps_problems_that_differ_only_in_the_budget() -> No
     rows = select_rows(problems, "auto")
     assert [r.to_dict() for r in rows] == [select_row(p, "milp").to_dict() for p in problems]
     assert not rows[0].feasible and "covering all tasks costs at least" in rows[0].note
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (4, 2), (30, 10), (12, 20)])
+def test_the_redundancy_check_matches_its_definition(shape: tuple[int, int]) -> None:
+    # make_solution's fast path: small arrays in Python, large ones with numpy
+    import numpy as np
+
+    from mtlgroup.selection.ranking import _any_redundant
+
+    rng = np.random.default_rng(sum(shape))
+    for _ in range(20):
+        losses = rng.choice([0.1, 0.2, 0.3], size=shape)
+        losses[rng.random(shape) < 0.6] = np.inf
+        losses[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = 0.2  # carries one
+        expected = any(
+            np.all(np.delete(losses, i, axis=0).min(axis=0) <= losses[i]) for i in range(shape[0]))
+        assert _any_redundant(losses) == expected

@@ -78,6 +78,11 @@ def _any_redundant(losses: np.ndarray) -> bool:
     its second best in the best row."""
     if len(losses) < 2:
         return False
+    if losses.size <= 200:  # a handful of networks: plain Python beats numpy's call overhead
+        rows = losses.tolist()
+        return any(all(any(other[j] <= value for other in rows[:i] + rows[i + 1:])
+                       for j, value in enumerate(row))
+                   for i, row in enumerate(rows))
     order = np.argsort(losses, axis=0, kind="stable")
     columns = np.arange(losses.shape[1])
     best, second = losses[order[0], columns], losses[order[1], columns]

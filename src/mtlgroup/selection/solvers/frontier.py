@@ -36,9 +36,10 @@ from mtlgroup.selection.solvers.clock import Clock
 MAX_TASKS = 16
 """Beyond this many tasks the ``3^n`` block pairs are out of reach (auto never asks for it)."""
 
-_Entry = tuple[float, float, int, tuple[int, ...]]
-"""``(loss, cost, count, networks)``: a cover of a set of tasks, its networks' positions
-in the order the recursion added them."""
+_Entry = tuple[float, int, float, tuple[int, ...]]
+"""``(cost, count, loss, networks)``: a cover of a set of tasks, its networks' positions
+in the order the recursion added them (in this order, plain tuple sorting is the order the
+Pareto filter needs)."""
 
 
 class FrontierTooLarge(SelectionError):
@@ -51,7 +52,7 @@ class CoverFrontier:
 
     Attributes:
         problem: the problem (any budget).
-        entries: ``(loss, cost, count, networks)`` in ascending cost.
+        entries: ``(cost, count, loss, networks)`` in ascending cost.
     """
 
     problem: SelectionProblem
@@ -74,7 +75,7 @@ class CoverFrontier:
         clock = Clock(time_limit)
         blocks = _block_options(problem)
         frontier: list[list[_Entry]] = [[] for _ in range(1 << n)]
-        frontier[0] = [(0.0, 0.0, 0, ())]
+        frontier[0] = [(0.0, 0, 0.0, ())]
         held = 0
         for served in range(1, 1 << n):
             clock.check()
@@ -88,8 +89,8 @@ class CoverFrontier:
                 # the state without the block
                 tails = frontier[served ^ block]
                 for loss, cost, network in blocks[block]:
-                    options.extend((loss + t_loss, cost + t_cost, t_count + 1, (*t_nets, network))
-                                   for t_loss, t_cost, t_count, t_nets in tails)
+                    options.extend((cost + t_cost, t_count + 1, loss + t_loss, (*t_nets, network))
+                                   for t_cost, t_count, t_loss, t_nets in tails)
                 if sub == 0:
                     break
                 sub = (sub - 1) & rest
@@ -102,7 +103,7 @@ class CoverFrontier:
     @property
     def min_cost(self) -> float:
         """The least cost of networks serving every task (the frontier's cheapest entry)."""
-        return self.entries[0][1]
+        return self.entries[0][0]
 
     def best(self, budget: float) -> tuple[int, ...] | None:
         """Positions (ascending) of the best cover costing at most ``budget``; ``None`` if none.
@@ -110,15 +111,15 @@ class CoverFrontier:
         The order of :mod:`~mtlgroup.selection.ranking`: least objective, then among those
         within tolerance of it the least cost, then fewest networks, then earliest positions.
         """
-        fitting = [e for e in self.entries if within_budget(e[1], budget)]
+        fitting = [e for e in self.entries if within_budget(e[0], budget)]
         if not fitting:
             return None
-        least = min(e[0] for e in fitting)
-        fitting = [e for e in fitting if close(e[0], least)]
-        cheapest = min(e[1] for e in fitting)
-        fitting = [e for e in fitting if close(e[1], cheapest)]
-        fewest = min(e[2] for e in fitting)
-        return min(tuple(sorted(e[3])) for e in fitting if e[2] == fewest)
+        least = min(e[2] for e in fitting)
+        fitting = [e for e in fitting if close(e[2], least)]
+        cheapest = min(e[0] for e in fitting)
+        fitting = [e for e in fitting if close(e[0], cheapest)]
+        fewest = min(e[1] for e in fitting)
+        return min(tuple(sorted(e[3])) for e in fitting if e[1] == fewest)
 
     def solution(self, budget: float, problem: SelectionProblem | None = None) -> Solution:
         """The best solution within ``budget``, of ``problem`` (default: the frontier's own
@@ -162,33 +163,40 @@ def _block_options(problem: SelectionProblem) -> list[list[tuple[float, float, i
     masks = (carried * (1 << np.arange(n))).sum(axis=1)
     valid = (masks[:, None] & np.arange(size)[None, :]) == np.arange(size)[None, :]
     block_loss = np.where(valid, block_loss, np.inf)
-    # candidates by ascending cost (stable: earliest first among equal costs)
+    # candidates by ascending cost (stable: earliest first among equal costs), in cost groups
     order = np.argsort(matrix.costs, kind="stable")
-    costs = matrix.costs[order].tolist()
-    positions = order.tolist()
-    columns = block_loss[order].T.tolist()
+    costs = matrix.costs[order]
+    table = block_loss[order]
+    starts = np.flatnonzero(np.r_[True, costs[1:] != costs[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(costs)]))
+    group_min = np.minimum.reduceat(table, starts, axis=0)
+    cheaper_min = np.vstack([np.full((1, size), np.inf),
+                             np.minimum.accumulate(group_min, axis=0)[:-1]])
+    # kept: the first of its cost group to reach the group's least loss on the block, and
+    # strictly below every cheaper candidate's loss there
+    lowest = table == group_min[group]
+    seen = np.cumsum(lowest, axis=0)
+    seen_before = np.vstack([np.zeros((1, size), dtype=seen.dtype), seen])[starts][group]
+    keep = lowest & (seen - seen_before == 1) & (table < cheaper_min[group])
+    keep[:, 0] = False  # the empty block
+    blocks, rows = np.nonzero(keep.T)  # block-major, each block's rows by ascending cost
     options: list[list[tuple[float, float, int]]] = [[] for _ in range(size)]
-    for block in range(1, size):
-        kept = options[block]
-        best = np.inf
-        for loss, cost, position in zip(columns[block], costs, positions, strict=True):
-            if loss < best:  # cheaper-or-equal ones came first: only a lower loss survives
-                if kept and kept[-1][1] == cost:
-                    kept.pop()  # same cost, lower loss: the earlier one is beaten
-                kept.append((loss, cost, position))
-                best = loss
+    for block, loss, cost, position in zip(blocks.tolist(), table[rows, blocks].tolist(),
+                                           costs[rows].tolist(), order[rows].tolist(),
+                                           strict=True):
+        options[block].append((loss, cost, position))
     return options
 
 
 def _pareto(entries: list[_Entry], n: int) -> list[_Entry]:
     """Entries that no other entry matches or beats on loss, cost and count (exact ``<=``),
-    in ascending cost; of identical ones the first stays."""
-    entries.sort(key=lambda e: (e[1], e[2], e[0]))
+    in ascending cost; of identical ones that with the earliest networks stays."""
+    entries.sort()
     kept: list[_Entry] = []
     # best_loss[c]: least loss among kept entries (all cost no more) with at most c networks
     best_loss = [np.inf] * (n + 2)
     for entry in entries:
-        loss, _, count, _ = entry
+        _, count, loss, _ = entry
         if best_loss[count] <= loss:
             continue
         kept.append(entry)
