@@ -455,17 +455,19 @@ class PipelineConfig(Section):
     def _known_estimator(cls, value: str) -> str:
         return registered("estimator", value)
 
-    @model_validator(mode="after")
-    def _refine_needs_a_loss_table(self) -> PipelineConfig:
+    @field_validator("refine")
+    @classmethod
+    def _refine_needs_a_loss_table(cls, value: bool, info: ValidationInfo) -> bool:
         from mtlgroup.pipeline.estimators import ESTIMATOR_CLASSES, LossTableEstimator
 
-        if self.refine and not issubclass(ESTIMATOR_CLASSES.get(self.estimator),
-                                          LossTableEstimator):
+        estimator = info.data.get("estimator")  # absent when invalid (reported alone)
+        if value and estimator is not None and not issubclass(
+                ESTIMATOR_CLASSES.get(estimator), LossTableEstimator):
             raise ValueError(
-                f"refine needs a loss-table estimator (hoa, esa, exhaustive): {self.estimator} "
+                f"refine needs a loss-table estimator (hoa, esa, exhaustive): {estimator} "
                 "chooses groupings from affinity scores, predicts no network's losses, and its "
                 "chosen networks are served by their trained validation losses already")
-        return self
+        return value
 
     @field_validator("recommend_budget")
     @classmethod

@@ -227,3 +227,16 @@ def test_a_refined_hoa_run_trains_every_chosen_network_and_reports_its_error(tmp
     assert {p["network"] for p in report.predictions} == trained
     assert set(report.prediction_errors) <= set(report.tasks)
     assert report.refinement == refinement
+
+
+def test_the_refine_flag_sets_pipeline_refine_and_names_itself_in_errors():
+    from typer.testing import CliRunner
+
+    from mtlgroup.cli import app
+    from mtlgroup.cli.options import load_settings, overrides
+
+    assert load_settings(None, overrides({"refine": True})).pipeline.refine is True
+    refused = CliRunner().invoke(app, ["demo", "--refine", "--estimator", "tag"])
+    assert refused.exit_code != 0
+    assert "--refine" in refused.output and "refine needs a loss-table estimator" in \
+        refused.output

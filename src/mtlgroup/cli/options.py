@@ -106,6 +106,13 @@ RECOMMEND_BUDGET = typer.Option(
     "the knee of the validation curve).",
 )
 
+REFINE = typer.Option(
+    None, "--refine", show_default=False,
+    help="Refine the estimate (hoa, esa): train the chosen networks it only predicted, select "
+    "again on their real losses, until every chosen network is trained (docs/pipeline.md, "
+    "Refinement).",
+)
+
 SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
 TRACK = typer.Option(
     None, "--track",
@@ -132,6 +139,7 @@ FLAG_KEYS: dict[str, str] = {
     "address": "study.address", "retry_failed": "study.retry_failed", "cost": "study.cost",
     "keep_weights": "study.keep_weights",
     "estimator": "pipeline.estimator", "recommend_budget": "pipeline.recommend_budget",
+    "refine": "pipeline.refine",
     "out": "out", "track": "track",
 }
 """Flag (parameter name) → the :class:`~mtlgroup.config.Settings` key it sets."""

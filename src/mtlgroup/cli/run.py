@@ -14,6 +14,7 @@ from mtlgroup.cli.options import (
     MODEL,
     PROGRESS,
     RECOMMEND_BUDGET,
+    REFINE,
     TRACK,
     check_device,
     check_outputs,
@@ -38,6 +39,7 @@ def demo_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     keep_weights: str | None = KEEP_WEIGHTS,
     recommend_budget: float | None = RECOMMEND_BUDGET,
+    refine: bool | None = REFINE,
     track: str | None = TRACK,
     progress: bool | None = PROGRESS,
 ) -> None:
@@ -54,12 +56,13 @@ def demo_command(
         if keep_weights is not None:  # checked as a config value: one line naming the flag
             settings.study.keep_weights = parse_config(
                 {"keep_weights": keep_weights}, StudyConfig, "--keep-weights").keep_weights
-        if recommend_budget is not None:  # one of the demo's budgets: checked as a config value
-            from mtlgroup.config import PipelineConfig
+        from mtlgroup.config import PipelineConfig
 
-            settings.pipeline = parse_config(
-                {**settings.pipeline.model_dump(), "recommend_budget": recommend_budget},
-                PipelineConfig, "--recommend-budget")
+        for flag, key, value in (("--recommend-budget", "recommend_budget", recommend_budget),
+                                 ("--refine", "refine", refine)):
+            if value is not None:  # checked as a config value (a demo budget, the estimator)
+                settings.pipeline = parse_config({**settings.pipeline.model_dump(), key: value},
+                                                 PipelineConfig, flag)
         if track is not None:  # checked as a config value: one line naming the flag
             from mtlgroup.tracking import track_request
 
@@ -81,6 +84,7 @@ def run_pipeline_command(
     model: str | None = MODEL,
     keep_weights: str | None = KEEP_WEIGHTS,
     recommend_budget: float | None = RECOMMEND_BUDGET,
+    refine: bool | None = REFINE,
     track: str | None = TRACK,
     progress: bool | None = PROGRESS,
 ) -> None:
@@ -92,7 +96,7 @@ def run_pipeline_command(
         settings = load_settings(config, overrides({"estimator": estimator, "model": model,
                                                        "keep_weights": keep_weights,
                                                        "recommend_budget": recommend_budget,
-                                                       "track": track}))
+                                                       "refine": refine, "track": track}))
         try:
             settings.check_for_run()
         except ConfigError as error:
