@@ -8,6 +8,7 @@
    higher-order networks, budget n/2: MILP vs MILP without reduced-cost fixing vs branch and
    bound vs partition DP vs brute force, each under a time limit.
 3. Affinity grouping: 9 tasks, k = 2..5 groups: MILP vs partition DP.
+4. auto's crossover: frontier vs MILP by number of tasks, for one budget and a sweep of nine.
 
     .venv/bin/python bench/selection.py [--sizes 5,8,10,12,15] [--limit 60] [--only anchors]
 """
@@ -34,6 +35,7 @@ from mtlgroup.selection import (
     solve_budgets,
     solve_milp,
 )
+from mtlgroup.selection.solvers import choose_solver
 
 ANCHORS = Path(__file__).resolve().parents[1] / "tests" / "data" / "standley2020"
 
@@ -170,11 +172,34 @@ def grouping() -> None:
     print()
 
 
+def crossover(sizes: list[int]) -> None:
+    """Where ``auto`` switches from the frontier to the MILP: one budget and a sweep of nine,
+    all subsets + half-size singles with HOA scores (as section 2)."""
+    budgets = [1 + 0.5 * i for i in range(9)]
+    print("## auto's crossover: CPU seconds, one budget (n/2) and a sweep of 9 (1..5 by 0.5)")
+    print("| n | candidates | frontier, 1 | milp, 1 | frontier, 9 | milp, 9 | auto picks (1 / 9) |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    for n in sizes:
+        problem = problem_from_table(synthetic_pair_table(n), budget=n / 2, approx="hoa")
+        _ = problem.matrix
+        cells = []
+        for chosen in ([n / 2], budgets):
+            for solver in ("frontier", "milp"):
+                start = time.process_time()
+                solve_budgets(problem, chosen, solver)
+                cells.append(f"{time.process_time() - start:.3f}")
+        picks = f"{choose_solver(problem, 1)} / {choose_solver(problem, 9)}"
+        print(f"| {n} | {len(problem.candidates)} | " + " | ".join(cells) + f" | {picks} |",
+              flush=True)
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5,8,10,12,15")
     parser.add_argument("--limit", type=float, default=60.0, help="seconds per solve")
-    parser.add_argument("--only", choices=("anchors", "scaling", "grouping"),
+    parser.add_argument("--crossover", default="4,6,7,8,9,10", help="sizes of section 4")
+    parser.add_argument("--only", choices=("anchors", "scaling", "grouping", "crossover"),
                         help="run one section")
     args = parser.parse_args()
     with open(ANCHORS / "setting1_expected.csv") as handle:  # fail early without the data
@@ -188,6 +213,8 @@ def main() -> None:
         scaling([int(s) for s in args.sizes.split(",")], args.limit)
     if args.only in (None, "grouping"):
         grouping()
+    if args.only in (None, "crossover"):
+        crossover([int(s) for s in args.crossover.split(",")])
 
 
 if __name__ == "__main__":

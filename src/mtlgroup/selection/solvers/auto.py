@@ -1,23 +1,24 @@
 """The default solver: the fastest exact method for the problem's size.
 
 All exact solvers return the same objective, cost and number of networks, so only speed
-decides. Measured on one core (``bench/selection.py``, section 2's all-subsets problems with HOA
-scores and budget n/2, and affinity grouping; seconds per solve):
+decides. Measured on a shared core (``bench/selection.py --only crossover``: all subsets plus
+half-size singles with HOA scores; CPU seconds for one budget, n/2, and for a sweep of nine,
+1..5 by 0.5; docs/RESULTS.md):
 
-======  ==========  =====  =====
-tasks   candidates  front  milp
-======  ==========  =====  =====
-5       36          0.001  0.06
-7       134         0.008  0.10
-8       263         0.06   0.09
-9       520         0.16   0.09
-10      1033        0.46   0.11
-======  ==========  =====  =====
+=====  ==========  ===========  =======  ===========  =======
+tasks  candidates  frontier, 1  milp, 1  frontier, 9  milp, 9
+=====  ==========  ===========  =======  ===========  =======
+6      69          0.002        0.03     0.003        0.40
+8      263         0.06         0.11     0.05         1.6
+9      520         0.14         0.13     0.13         1.4
+10     1033        0.49         0.17     0.36         2.1
+11     2058        1.5          0.69     1.3          34
+=====  ==========  ===========  =======  ===========  =======
 
 The frontier (:mod:`~mtlgroup.selection.solvers.frontier`) costs about ``3^n`` steps once and
-then answers every budget by a lookup; the MILP costs about the same at every budget. Rule:
-the frontier up to 8 tasks, up to 9 for a sweep of 2 budgets or more, up to 10 for 6 or more
-(:data:`FRONTIER_MAX_TASKS`); the MILP beyond. A frontier that grows past
+then answers every budget by a lookup; the MILP pays at every budget (and much more at tight
+ones). Rule (:data:`FRONTIER_MAX_TASKS`): the frontier up to 8 tasks, up to 9 for a sweep of 2
+budgets or more, up to 11 for 3 or more; the MILP beyond. A frontier that grows past
 :data:`MAX_ENTRIES` entries (many distinct costs) is abandoned for the MILP.
 
 Example:
@@ -36,7 +37,7 @@ from mtlgroup.selection.solvers.clock import Clock
 from mtlgroup.selection.solvers.frontier import FrontierTooLarge, solve_frontier
 from mtlgroup.selection.solvers.milp import solve_milp
 
-FRONTIER_MAX_TASKS: tuple[tuple[int, int], ...] = ((6, 10), (2, 9), (1, 8))
+FRONTIER_MAX_TASKS: tuple[tuple[int, int], ...] = ((3, 11), (2, 9), (1, 8))
 """``(budgets, tasks)``: with at least this many budgets in one sweep, the frontier up to this
 many tasks (the crossovers of the table above)."""
 
