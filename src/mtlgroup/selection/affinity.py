@@ -19,14 +19,17 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from mtlgroup.selection.problem import Candidate, SelectionError, SelectionProblem
+
+if TYPE_CHECKING:
+    from mtlgroup.selection.implicit import ImplicitProblem
 
 
 def group_scores(matrix: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -47,9 +50,11 @@ def problem_from_affinity(
     max_groups: int,
     allow_singletons: bool = False,
     singleton_score: float = 0.0,
-) -> SelectionProblem:
+) -> SelectionProblem | ImplicitProblem:
     """The grouping problem of §2.1: candidates are all groups of two or more tasks (and the
     singletons, scored ``singleton_score``, if allowed), each costing 1; budget ``max_groups``.
+    From :data:`~mtlgroup.selection.implicit.IMPLICIT_FROM` tasks on, the groups are not
+    listed: an :class:`~mtlgroup.selection.implicit.ImplicitProblem` (solved by ``colgen``).
 
     Args:
         tasks: task names, the order of the matrix's rows and columns.
@@ -79,15 +84,12 @@ def problem_from_affinity(
         raise SelectionError(f"max_groups must be at least 1, got {max_groups}")
     if not math.isfinite(singleton_score):
         raise SelectionError(f"singleton_score must be finite, got {singleton_score}")
+    from mtlgroup.selection.implicit import ImplicitProblem, PairFamily, listed_if_small
+
     if n < 2 and not allow_singletons:
         raise SelectionError("grouping needs at least two tasks (or allow_singletons)")
-    candidates = []
-    if allow_singletons:
-        candidates += [Candidate(t, 1.0, {t: singleton_score}) for t in tasks]
-    for size in range(2, n + 1):
-        groups = np.array(list(itertools.combinations(range(n), size)))
-        for group, scores in zip(groups, group_scores(values, groups), strict=True):
-            names = [tasks[j] for j in group]
-            candidates.append(Candidate("+".join(names), 1.0,
-                                        {tasks[j]: float(scores[j]) for j in group}))
-    return SelectionProblem(tasks, tuple(candidates), float(max_groups), "max")
+    singles = tuple(Candidate(t, 1.0, {t: singleton_score}) for t in tasks) if allow_singletons \
+        else ()
+    family = PairFamily(values, min_size=2, encoder=1.0)
+    return listed_if_small(ImplicitProblem(tasks, singles, (family,) if n >= 2 else (),
+                                           float(max_groups), "max"))

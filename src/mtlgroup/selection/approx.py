@@ -15,11 +15,15 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from mtlgroup.selection.affinity import group_scores
+from mtlgroup.selection.implicit import ImplicitProblem, PairFamily
+from mtlgroup.selection.problem import Candidate
 from mtlgroup.selection.table import LossRow, LossTable, TableError
 
 
@@ -31,19 +35,41 @@ def hoa_table(
     Networks of one or two tasks (half-size singles, singles, pairs) keep their real losses; the
     table's networks of three or more tasks are replaced by predictions, and every other subset
     of three or more of the table's tasks is added. Where several networks carry the same pair,
-    the most expensive (the full-size one) provides its losses.
+    the most expensive (the full-size one) provides its losses. Every subset is listed: for
+    many tasks, :func:`hoa_problem` describes them without listing (ALGORITHMS §1.6).
 
     Args:
         table: the losses of (at least) every pair network.
         cost: cost of a predicted network the table does not list: a number, or a function of
-            its tasks (e.g. measured FLOPs, which grow with the heads). Default: inferred from
-            the table as an encoder plus one head per task (:func:`additive_costs`: with the
-            paper's costs, every full network costs 1; with a study's FLOP costs, the FLOPs
-            of the predicted network). A predicted network the table lists keeps its name and
-            cost.
+            its tasks (e.g. measured FLOPs, which grow with the heads) that must be an encoder
+            plus one head per task. Default: inferred from the table as an encoder plus one
+            head per task (:func:`additive_costs`: with the paper's costs, every full network
+            costs 1; with a study's FLOP costs, the FLOPs of the predicted network). A
+            predicted network the table lists keeps its name and cost.
 
     Raises:
         TableError: a pair network is missing, or the costs are not encoder + heads.
+    """
+    problem = hoa_problem(table, budget=math.inf, cost=cost)
+    networks = table.by_network()
+    rows = [r for r in table.rows if len(networks[r.network][1]) <= 2]
+    for family in problem.families:
+        rows.extend(LossRow(c.name, c.cost, t, v)
+                    for c in problem.family_candidates(family) for t, v in c.values.items())
+    return LossTable(tuple(rows), f"HOA({table.source})")
+
+
+def hoa_problem(
+    table: LossTable, *, budget: float,
+    cost: float | Callable[[tuple[str, ...]], float] | None = None,
+) -> ImplicitProblem:
+    """:func:`hoa_table` as an :class:`~mtlgroup.selection.implicit.ImplicitProblem`: the
+    networks of one or two tasks listed, every larger subset a member of one pair family
+    (``M[u, t] = L({t, u}, t)``, cost encoder + heads), the table's full-size larger networks
+    overriding their member's name and cost. Memory ``O(n²)`` plus the table.
+
+    Raises:
+        TableError: as :func:`hoa_table`.
     """
     tasks = table.tasks
     networks = table.by_network()
@@ -57,37 +83,38 @@ def hoa_table(
         if key not in largest or rank > (_full_size(largest[key][0]), largest[key][1]):
             largest[key] = (name, network_cost, losses)
     pair = np.full((len(tasks), len(tasks)), np.nan)  # pair[t, u] = L({t, u}, t)
-    pair_costs = [0.0]
-    for key, (_, network_cost, losses) in largest.items():
+    for key, (_, _, losses) in largest.items():
         if len(key) == 2:
             t, u = key
             pair[column[t], column[u]], pair[column[u], column[t]] = losses[t], losses[u]
-            pair_costs.append(network_cost)
     missing = [f"{tasks[t]}+{tasks[u]}" for t, u in itertools.combinations(range(len(tasks)), 2)
                if np.isnan(pair[t, u])]
     if missing:
         raise TableError(f"{table.source}: HOA needs every pair network; missing "
                          f"{', '.join(missing)}")
+    np.fill_diagonal(pair, 0.0)
     if cost is None:
-        cost = additive_costs(table.source, tasks, largest)
-    default_cost = max(pair_costs) if callable(cost) else float(cost)
-    rows = [r for r in table.rows if len(networks[r.network][1]) <= 2]
-    for size in range(3, len(tasks) + 1):
-        groups = np.array(list(itertools.combinations(range(len(tasks)), size)))
-        # [group, t]: mean over the other members u of L({t, u}, t) — the same mean as an
-        # affinity group score, with pair.T[u, t] = L({t, u}, t) as "u onto t".
-        predicted = group_scores(pair.T, groups)
-        for group, values in zip(groups, predicted, strict=True):
-            names = [tasks[j] for j in group]
-            new_cost = cost(tuple(names)) if callable(cost) else default_cost
-            listed = largest.get(frozenset(names))
-            # a listed full-size network keeps its name and cost; a smaller one (a baseline
-            # scaled to a budget) is another network, and the full-size one is predicted
-            name, network_cost, _ = (listed if listed is not None and _full_size(listed[0])
-                                     else ("+".join(names), new_cost, {}))
-            rows.extend(LossRow(name, network_cost, t, float(values[j]))
-                        for t, j in zip(names, group, strict=True))
-    return LossTable(tuple(rows), f"HOA({table.source})")
+        model = additive_costs(table.source, tasks, largest)
+    elif callable(cost):
+        model = AdditiveCost.fit(table.source, tasks, cost)
+    else:
+        model = AdditiveCost(float(cost), dict.fromkeys(tasks, 0.0))
+    # [u, t] = L({t, u}, t): the mean over the other members u, as an affinity group score
+    matrix = pair.T
+    # a listed full-size network keeps its name and cost (its losses are predicted); a smaller
+    # one (a baseline scaled to a budget) is another network, and the full-size one is predicted
+    overrides: dict[frozenset[str], Candidate] = {}
+    for key, (name, network_cost, _) in largest.items():
+        if len(key) >= 3 and _full_size(name):
+            group = sorted(column[t] for t in key)
+            values = group_scores(matrix, np.array([group]))[0]
+            overrides[key] = Candidate(name, network_cost,
+                                       {tasks[j]: float(values[j]) for j in group})
+    listed = tuple(Candidate(name, network_cost, losses)
+                   for name, (network_cost, losses) in networks.items() if len(losses) <= 2)
+    family = PairFamily(matrix, min_size=3, encoder=model.encoder,
+                        heads=tuple(model.heads[t] for t in tasks), overrides=overrides)
+    return ImplicitProblem(tasks, listed, (family,) if len(tasks) >= 3 else (), budget, "min")
 
 
 def _full_size(name: str) -> bool:
@@ -102,7 +129,7 @@ differ: costs read from a CSV carry a few digits."""
 def additive_costs(
     source: str, tasks: tuple[str, ...],
     largest: dict[frozenset[str], tuple[str, float, dict[str, float]]],
-) -> Callable[[tuple[str, ...]], float]:
+) -> AdditiveCost:
     """The cost of any task set, ``e + Σ_t h_t``, from the full-size singles and pairs.
 
     A single costs ``e + h_t`` and a pair ``e + h_t + h_u``, so every pair tells the encoder's
@@ -124,7 +151,7 @@ def additive_costs(
     if missing:
         # Pairs alone: only a table whose pairs all cost the same (the paper's) says the cost.
         if max(pair_costs) - min(pair_costs) <= _ADDITIVE_TOLERANCE * scale:
-            return lambda names: max(pair_costs)
+            return AdditiveCost(max(pair_costs), dict.fromkeys(tasks, 0.0))
         raise TableError(f"{source}: cannot price HOA-predicted networks without the "
                          f"single-task network of {', '.join(missing)}; pass a cost")
     encoders: dict[str, float] = {
@@ -141,11 +168,39 @@ def additive_costs(
             "predicted network cannot be inferred: give the cost model (mtlgroup.cost) or a cost"
         )
     encoder = (low + high) / 2
+    return AdditiveCost(encoder, {t: singles[t] - encoder for t in tasks})
 
-    def group_cost(names: tuple[str, ...]) -> float:
-        return sum(singles[t] for t in names) - (len(names) - 1) * encoder
 
-    return group_cost
+@dataclass(frozen=True)
+class AdditiveCost:
+    """A network's cost as an encoder plus one head per task it carries."""
+
+    encoder: float
+    heads: dict[str, float]
+
+    def __call__(self, names: tuple[str, ...]) -> float:
+        return self.encoder + sum(self.heads[t] for t in names)
+
+    @classmethod
+    def fit(cls, source: str, tasks: tuple[str, ...],
+            cost: Callable[[tuple[str, ...]], float]) -> AdditiveCost:
+        """The encoder and heads of ``cost`` (from two singles and their pair), checked on
+        every single and the all-task network.
+
+        Raises:
+            TableError: ``cost`` is not an encoder plus heads.
+        """
+        singles = {t: float(cost((t,))) for t in tasks}
+        if len(tasks) < 2:
+            return cls(0.0, singles)
+        encoder = singles[tasks[0]] + singles[tasks[1]] - float(cost(tasks[:2]))
+        model = cls(encoder, {t: c - encoder for t, c in singles.items()})
+        full = float(cost(tasks))
+        if abs(model(tasks) - full) > _ADDITIVE_TOLERANCE * max(1.0, abs(full)):
+            raise TableError(f"{source}: the cost of a predicted network is not an encoder "
+                             f"plus one head per task (all tasks: {full:.4g}, encoder + heads: "
+                             f"{model(tasks):.4g}); HOA needs such a cost")
+        return model
 
 
 def esa_table(table: LossTable, early: LossTable) -> LossTable:

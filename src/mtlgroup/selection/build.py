@@ -15,9 +15,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
-from mtlgroup.selection.approx import esa_table, hoa_table
+from mtlgroup.selection.approx import esa_table, hoa_problem, hoa_table
+from mtlgroup.selection.implicit import ImplicitProblem, listed_if_small
 from mtlgroup.selection.problem import Candidate, SelectionError, SelectionProblem
 from mtlgroup.selection.table import LossRow, LossTable
 
@@ -41,15 +42,28 @@ def selection_table(
     raise SelectionError(f"unknown approximation {approx!r}; expected one of {APPROXIMATIONS}")
 
 
+@overload
+def problem_from_table(table: LossTable, *, budget: float, approx: Literal["esa"] | None = None,
+                       early: LossTable | None = None) -> SelectionProblem: ...
+
+
+@overload
+def problem_from_table(table: LossTable, *, budget: float, approx: str | None = None,
+                       early: LossTable | None = None) -> SelectionProblem | ImplicitProblem: ...
+
+
 def problem_from_table(
     table: LossTable,
     *,
     budget: float,
     approx: str | None = None,
     early: LossTable | None = None,
-) -> SelectionProblem:
+) -> SelectionProblem | ImplicitProblem:
     """A loss-minimisation problem: every network of the (approximated) table is a candidate,
-    every task of the table must be served.
+    every task of the table must be served. With ``"hoa"`` from
+    :data:`~mtlgroup.selection.implicit.IMPLICIT_FROM` tasks on, the predicted networks are not
+    listed: an :class:`~mtlgroup.selection.implicit.ImplicitProblem` (ALGORITHMS §1.6), which
+    :func:`~mtlgroup.selection.solve` hands to column generation.
 
     Args:
         table: losses on the selection split (validation).
@@ -58,6 +72,8 @@ def problem_from_table(
             ``"esa"`` (select on ``early``'s losses, §1.2).
         early: the early-stopped table, for ``"esa"``.
     """
+    if approx == "hoa":
+        return listed_if_small(hoa_problem(table, budget=budget))
     chosen = selection_table(table, approx, early)
     candidates = tuple(Candidate(name, cost, losses)
                        for name, (cost, losses) in chosen.by_network().items())
@@ -70,6 +86,6 @@ def problem_from_rows(
     budget: float,
     approx: str | None = None,
     early: LossTable | None = None,
-) -> SelectionProblem:
+) -> SelectionProblem | ImplicitProblem:
     """:func:`problem_from_table` on ``(network, cost, task, loss)`` rows (no pandas needed)."""
     return problem_from_table(LossTable.from_rows(rows), budget=budget, approx=approx, early=early)
