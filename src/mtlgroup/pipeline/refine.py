@@ -28,7 +28,7 @@ Example (a fake trainer; ``a+b+c``'s real losses are worse than its prediction):
     >>> table = LossTable.from_rows([("a", 1, "a", 1.0), ("b", 1, "b", 1.0), ("c", 1, "c", 1.0),
     ...     ("a+b", 1, "a", 0.5), ("a+b", 1, "b", 0.5), ("a+b+c", 1, "a", 0.1),
     ...     ("a+b+c", 1, "b", 0.1), ("a+b+c", 1, "c", 0.1)])
-    >>> solve = lambda t: [select_row(problem_from_table(t, budget=2.0), "milp")]
+    >>> solve = lambda t: [select_row(problem_from_table(t, budget=2.0), "dp")]
     >>> done = refine(table, {"a", "b", "c", "a+b"}, solve,
     ...               lambda names: {n: {"a": 2.0, "b": 2.0, "c": 2.0} for n in names})
     >>> [r.trained for r in done.rounds], done.rows[0].networks
