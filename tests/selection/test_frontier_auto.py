@@ -27,7 +27,7 @@ from mtlgroup.selection.solvers import auto
 from mtlgroup.selection.solvers.auto import choose_solver
 from mtlgroup.selection.solvers.frontier import CoverFrontier
 
-SMALL = settings(max_examples=20, deadline=None)
+SMALL = settings(max_examples=15, deadline=None)
 DATA = Path(__file__).resolve().parents[1] / "data" / "standley2020"
 
 
@@ -58,7 +58,7 @@ def test_a_sweep_is_each_budget_solved_alone(problem: SelectionProblem) -> None:
         assert result.budget == budget and result.cost <= budget + 1e-9
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(problems(max_tasks=5, max_candidates=7, ties=True))
 def test_the_frontier_and_milp_sweeps_agree(problem: SelectionProblem) -> None:
     budgets = _sweep_budgets(problem)
@@ -77,7 +77,7 @@ def test_the_frontier_knows_the_least_cover_cost(problem: SelectionProblem) -> N
     assert close(CoverFrontier.of(problem).min_cost, min_cover_cost(problem))
 
 
-@SMALL
+@settings(max_examples=12, deadline=None)
 @given(st.one_of(problems(max_tasks=6, max_candidates=9),
                  problems(max_tasks=5, max_candidates=8, sense="max")))
 def test_auto_is_exact(problem: SelectionProblem) -> None:
@@ -162,3 +162,22 @@ def test_the_redundancy_check_matches_its_definition(shape: tuple[int, int]) -> 
         expected = any(
             np.all(np.delete(losses, i, axis=0).min(axis=0) <= losses[i]) for i in range(shape[0]))
         assert _any_redundant(losses) == expected
+
+
+def test_select_sweeps_with_auto_by_default_and_keeps_infeasible_rows() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import mtlgroup.cli.select  # noqa: F401  (registers the command)
+    from mtlgroup.cli.app import app
+
+    val = str(DATA / "setting1_val.csv")
+    result = CliRunner().invoke(app, ["select", val, "--budgets", "0.25,2,1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["budget"] for r in rows] == [0.25, 2.0, 1.0]
+    assert rows[0]["feasible"] is False and "covering all tasks costs at least" in rows[0]["error"]
+    assert {r["solver"] for r in rows[1:]} == {"frontier"}
+    milp = CliRunner().invoke(app, ["select", val, "--budget", "2", "--solver", "milp", "--json"])
+    assert json.loads(milp.stdout)["objective"] == pytest.approx(rows[1]["objective"])

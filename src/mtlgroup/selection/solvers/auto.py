@@ -12,7 +12,7 @@ tasks  candidates  frontier, 1  milp, 1  frontier, 9  milp, 9
 8      263         0.06         0.11     0.05         1.6
 9      520         0.14         0.13     0.13         1.4
 10     1033        0.49         0.17     0.36         2.1
-11     2058        1.5          0.69     1.3          34
+11     2058        1.3          0.49     1.5          32
 =====  ==========  ===========  =======  ===========  =======
 
 The frontier (:mod:`~mtlgroup.selection.solvers.frontier`) costs about ``3^n`` steps once and
