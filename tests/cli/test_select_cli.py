@@ -62,7 +62,7 @@ def test_approximations_report_the_objective_they_optimised(method: str) -> None
         assert any(entry["test"]["total_min_rule"] == pytest.approx(v) for v in tied)
 
 
-@pytest.mark.parametrize("solver", ["bnb", "dp", "brute"])
+@pytest.mark.parametrize("solver", ["milp", "bnb", "dp", "frontier", "brute"])
 def test_other_solvers_give_the_same_objective(solver: str) -> None:
     default = run_json(VAL, "--budget", "2.5")
     other = run_json(VAL, "--budget", "2.5", "--solver", solver)
