@@ -119,6 +119,16 @@ def test_too_many_tasks_are_refused_with_a_message() -> None:
     assert solve(problem).solver == "milp"  # auto does not ask the frontier
 
 
+def test_a_frontier_too_large_for_memory_is_refused(monkeypatch) -> None:
+    from mtlgroup.selection.solvers import frontier
+
+    problem = all_subsets_problem(lambda subset, t: 0.5, 3, budget=2.0)
+    monkeypatch.setattr(frontier, "MAX_CELLS", 10 * 8 - 1)  # 10 candidates x 2^3 blocks
+    with pytest.raises(SelectionError, match="would tabulate 10 candidates x 2\\^3 task blocks"):
+        solve(problem, "frontier")
+    assert choose_solver(problem) == "milp" and solve(problem).solver == "milp"
+
+
 def test_the_27_standley_selections_in_three_sweeps() -> None:
     tables = {s: read_loss_table(DATA / f"setting1_{s}.csv") for s in ("val", "early")}
     expected = list(csv.DictReader((DATA / "setting1_expected.csv").open()))

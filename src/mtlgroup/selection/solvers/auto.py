@@ -18,8 +18,10 @@ tasks  candidates  frontier, 1  milp, 1  frontier, 9  milp, 9
 The frontier (:mod:`~mtlgroup.selection.solvers.frontier`) costs about ``3^n`` steps once and
 then answers every budget by a lookup; the MILP pays at every budget (and much more at tight
 ones). Rule (:data:`FRONTIER_MAX_TASKS`): the frontier up to 8 tasks, up to 9 for a sweep of 2
-budgets or more, up to 11 for 3 or more; the MILP beyond. A frontier that grows past
-:data:`MAX_ENTRIES` entries (many distinct costs) is abandoned for the MILP.
+budgets or more, up to 11 for 3 or more; the MILP beyond, and for a problem whose candidates
+times ``2^n`` exceed the frontier's :data:`~mtlgroup.selection.solvers.frontier.MAX_CELLS`. A
+frontier that grows past :data:`MAX_ENTRIES` entries (many distinct costs) is abandoned for
+the MILP.
 
 Example:
     >>> from mtlgroup.selection import Candidate, SelectionProblem
@@ -33,6 +35,7 @@ Example:
 from __future__ import annotations
 
 from mtlgroup.selection.problem import SelectionProblem, Solution
+from mtlgroup.selection.solvers import frontier
 from mtlgroup.selection.solvers.clock import Clock
 from mtlgroup.selection.solvers.frontier import FrontierTooLarge, solve_frontier
 from mtlgroup.selection.solvers.milp import solve_milp
@@ -49,6 +52,8 @@ tenths of a second of work)."""
 def choose_solver(problem: SelectionProblem, budgets: int = 1) -> str:
     """``"frontier"`` or ``"milp"``: the faster for ``problem`` solved at ``budgets`` budgets."""
     n = len(problem.tasks)
+    if len(problem.candidates) << n > frontier.MAX_CELLS:
+        return "milp"  # the frontier would refuse it (memory)
     for least_budgets, tasks in FRONTIER_MAX_TASKS:
         if budgets >= least_budgets and n <= tasks:
             return "frontier"

@@ -35,6 +35,9 @@ from mtlgroup.selection.solvers.clock import Clock
 
 MAX_TASKS = 16
 """Beyond this many tasks the ``3^n`` block pairs are out of reach (auto never asks for it)."""
+MAX_CELLS = 1 << 23
+"""Most (candidate, block) pairs whose losses are tabulated at once (each table ~64 MB); a
+larger problem is refused with a message instead of exhausting memory."""
 
 _Entry = tuple[float, int, float, tuple[int, ...]]
 """``(cost, count, loss, networks)``: a cover of a set of tasks, its networks' positions
@@ -43,7 +46,8 @@ Pareto filter needs)."""
 
 
 class FrontierTooLarge(SelectionError):
-    """The frontier grew past ``max_entries`` (many distinct costs): another solver is cheaper."""
+    """The frontier grew past ``max_entries`` (many distinct costs), or its table of block losses
+    would pass :data:`MAX_CELLS`: another solver is cheaper."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,19 @@ class CoverFrontier:
 
         Raises:
             SelectionError: more than :data:`MAX_TASKS` tasks.
-            FrontierTooLarge: the states together held more than ``max_entries`` entries.
+            FrontierTooLarge: the states together held more than ``max_entries`` entries, or
+                the candidates times ``2^n`` blocks exceed :data:`MAX_CELLS`.
             SolverTimeLimit: ``time_limit`` seconds passed first.
         """
         n = len(problem.tasks)
         if n > MAX_TASKS:
             raise SelectionError(f"the frontier solver handles at most {MAX_TASKS} tasks, "
                                  f"got {n}")
+        cells = len(problem.candidates) << n
+        if cells > MAX_CELLS:
+            raise FrontierTooLarge(
+                f"the frontier solver would tabulate {len(problem.candidates)} candidates x "
+                f"2^{n} task blocks ({cells:.3g} losses, over {MAX_CELLS:.3g}); use milp")
         clock = Clock(time_limit)
         blocks = _block_options(problem)
         frontier: list[list[_Entry]] = [[] for _ in range(1 << n)]
