@@ -362,7 +362,9 @@ class PipelineConfig(Section):
     (``tag``, ``cs``, ``proximal``). ``budgets``: inference budgets in standard networks, a
     list or text as ``select --budgets`` takes (``"1:5:0.5"``; see :mod:`mtlgroup.budgets`);
     ``baseline_budgets``: where the all-task and independent baselines are trained (default:
-    every budget). ``affinity_every``: probe period of ``tag`` and ``cs`` (steps).
+    every budget). ``sizes``: train each candidate of the estimator's plan at each of these
+    encoder sizes (``[0.5, 1]``; default: the paper's pool, see docs/pipeline.md "Candidates
+    and sizes"). ``affinity_every``: probe period of ``tag`` and ``cs`` (steps).
     ``recommend_budget``: the budget the report recommends networks for (one of ``budgets``;
     default: the knee of the validation curve, see :mod:`mtlgroup.report.recommend`).
     ``refine`` (loss-table estimators only): select, train the chosen networks the estimate
@@ -376,6 +378,10 @@ class PipelineConfig(Section):
     refine_max_trainings: int | None = Field(None, ge=0)
     budgets: list[float] = Field(default_factory=lambda: [1.0 + 0.5 * i for i in range(9)])
     baseline_budgets: list[float] | None = None
+    sizes: list[float] | None = Field(
+        None, description="encoder sizes at which each candidate of the estimator's plan is "
+        "trained (ALGORITHMS §1.4), e.g. [0.5, 1]; default: the paper's pool (size 1, "
+        "singles also at 0.5)")
     solver: str = "auto"
     affinity_every: int = Field(10, ge=1)
     recommend_budget: float | None = None
@@ -411,6 +417,22 @@ class PipelineConfig(Section):
         from mtlgroup.budgets import parse_budgets
 
         return parse_budgets(value, source="") if isinstance(value, str) else value
+
+    @field_validator("sizes")
+    @classmethod
+    def _distinct_positive_sizes(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("no sizes: give at least one, e.g. [0.5, 1], or leave sizes out "
+                             "for the paper's pool")
+        bad = [s for s in value if not (math.isfinite(s) and s > 0)]
+        if bad:
+            raise ValueError(f"sizes must be positive numbers, got {bad[0]:g}")
+        repeated = sorted({s for s in value if value.count(s) > 1})
+        if repeated:
+            raise ValueError(f"size {repeated[0]:g} is listed twice")
+        return sorted(value)
 
     @field_validator("budgets", "baseline_budgets")
     @classmethod

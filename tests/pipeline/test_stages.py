@@ -27,7 +27,7 @@ def finished(tmp_path_factory):
 
 
 def test_the_stages_run_in_order_behind_one_interface():
-    assert STAGES.names() == ["estimate", "select", "finalize", "baselines", "evaluate",
+    assert STAGES.names() == ["estimate", "baselines", "select", "finalize", "evaluate",
                               "report"]
     assert all(isinstance(STAGES.get(name), Stage) for name in STAGES.names())
 

@@ -268,7 +268,7 @@ def test_prune_of_a_run_keeps_its_chosen_networks_and_baselines_and_they_still_l
                                              "moments": "moments/2"}, [key["parity"]])
     assert needed_networks(out) == {key["parity+moments"], key["parity/2"]}
     status = study_status(out)
-    assert status.stages == ["select", "baselines"]
+    assert status.stages == ["baselines", "select"]
     assert "not yet: estimate, finalize, evaluate" in status.format()
     result = prune_store(out)
     assert "chose at any budget and its baselines" in result.format()

@@ -1,10 +1,10 @@
 """The end-to-end run behind ``mtlgroup run`` and ``mtlgroup demo``, as a sequence of stages.
 
-estimate (train the candidates, or the joint affinity run, the estimator needs) → select at
-every budget → finalize (train the chosen networks the estimate only predicted) → baselines
-(one all-task network and independent single-task networks, each scaled to cost the budget) →
-evaluate on test (honest and min rule) → report (``report.json``, ``report.html``,
-``curve.png``, ``affinity.png``, the loss tables).
+estimate (train the candidates, or the joint affinity run, the estimator needs) → baselines
+(one all-task network and independent single-task networks, each scaled to cost the
+budget) → select at every budget (the trained baselines are candidates too) → finalize (train
+the chosen networks the estimate only predicted) → evaluate on test (honest and min rule) →
+report (``report.json``, ``report.html``, ``curve.png``, ``affinity.png``, the loss tables).
 
 Each stage is a :class:`Stage` (``name``, ``run(context)``) working on a :class:`RunContext`
 and saving its value under ``OUT/stages/`` (see :mod:`mtlgroup.pipeline.stages`); the study's
@@ -18,7 +18,7 @@ Example:
     ...     "training": {"max_steps": 2, "batch_size": 16},
     ...     "pipeline": {"budgets": [2.0, 3.0], "baseline_budgets": [2.0]}})
     >>> STAGES.names()
-    ['estimate', 'select', 'finalize', 'baselines', 'evaluate', 'report']
+    ['estimate', 'baselines', 'select', 'finalize', 'evaluate', 'report']
     >>> # report = run_pipeline(settings, "runs/try")   # report.rows[0].test_total ...
 """
 

@@ -46,6 +46,8 @@ class RunContext:
         budgets, baseline_budgets: where to select, and where to train the baselines.
         solver: the selection solver's name.
         cost_unit: ``flops`` (measured, relative to a standard network) or ``nominal``.
+        sizes: the encoder sizes every candidate of the estimator's plan is trained at
+            (``pipeline.sizes``; ``None``: the paper's pool).
         dataset: the dataset's name (for the report).
         echo: where progress lines go.
         progress: progress bars (``None``: the default of :func:`mtlgroup.progress`).
@@ -62,6 +64,7 @@ class RunContext:
     baseline_budgets: list[float]
     solver: str = "auto"
     cost_unit: Literal["flops", "nominal"] = "flops"
+    sizes: list[float] | None = None
     dataset: str = ""
     echo: Echo = print
     progress: bool | None = None
@@ -174,7 +177,8 @@ def open_context(
         estimator=create_estimator(pipeline.estimator, pipeline),
         budgets=list(pipeline.budgets),
         baseline_budgets=list(pipeline.budgets if baselines is None else baselines),
-        solver=pipeline.solver, cost_unit=settings.study.cost, dataset=settings.data.dataset,
+        solver=pipeline.solver, cost_unit=settings.study.cost, sizes=pipeline.sizes,
+        dataset=settings.data.dataset,
         echo=echo, progress=progress,
         make_executor=lambda: create_executor(settings.study.executor, **executor_options),
         settings=settings.model_dump(mode="json"),

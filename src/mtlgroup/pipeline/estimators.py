@@ -144,10 +144,12 @@ class LossTableEstimator(Estimator):
     def estimate(self, context: RunContext) -> dict[str, Any]:
         from mtlgroup.errors import RunFailure
         from mtlgroup.selection import LossTable
-        from mtlgroup.study.plans import parse_candidate
+        from mtlgroup.study.plans import parse_candidate, plan_candidates
 
         study = context.study
-        specs = study.add_plan(self.plan)
+        # pipeline.sizes: each task set of the plan at each size (ALGORITHMS §1.4)
+        specs = study.add_plan(self.plan if context.sizes is None else
+                               plan_candidates(self.plan, study.tasks, context.sizes))
         summary = study.run(context.executor, context.progress, specs=specs)
         jobs = context.record(f"study ({self.plan} plan, {len(specs)} networks)", summary)
         losses = study.store.losses(self.split, keys=jobs["keys"])
@@ -155,10 +157,16 @@ class LossTableEstimator(Estimator):
             raise RunFailure(f"no {self.split} losses: "
                              f"{summary.shared_failure() or 'every training of the study failed'}")
         costs = {name: context.cost_of(parse_candidate(name)) for name in losses}
-        table = self.prepare(
-            context, LossTable.from_losses(losses, costs, source=f"study {self.split} table"))
+        trained = LossTable.from_losses(losses, costs, source=f"study {self.split} table")
+        table = self.prepare(context, trained)
         table.write_csv(context.out / self.TABLE)
-        return {"table": self.TABLE, "affinity": _pairwise_affinity(context), **jobs}
+        return {"table": self.TABLE, "affinity": _pairwise_affinity(context), **jobs,
+                **self.flags(context, trained)}
+
+    def flags(self, context: RunContext, table: LossTable) -> dict[str, Any]:
+        """What the saved estimate says about how :meth:`prepare` read ``table`` (default:
+        nothing)."""
+        return {}
 
     def prepare(self, context: RunContext, table: LossTable) -> LossTable:
         """The table to select on, from the study's (HOA predicts; default: as it is)."""
@@ -167,10 +175,12 @@ class LossTableEstimator(Estimator):
     def problems(
         self, context: RunContext, estimate: dict[str, Any], budgets: Sequence[float]
     ) -> list[SelectionProblem]:
+        from mtlgroup.pipeline.baseline_candidates import with_baselines
         from mtlgroup.selection import problem_from_table, read_loss_table
         from mtlgroup.selection.objectives import settings_objective
 
         table = read_loss_table(context.out / estimate["table"])
+        table = with_baselines(context, table, self.split)  # candidates at every budget (§1.4)
         table = settings_objective(context.settings).transform(table)  # raw, relative… (§1.5)
         return [problem_from_table(table, budget=budget) for budget in budgets]
 
@@ -185,8 +195,29 @@ class HoaEstimator(LossTableEstimator):
     def prepare(self, context: RunContext, table: LossTable) -> LossTable:
         from mtlgroup.selection import hoa_table
 
+        if context.sizes is not None:  # each size predicted from its own pairs (§1.4)
+            from mtlgroup.pipeline.sized_hoa import hoa_by_size
+
+            return hoa_by_size(table, context.sizes, _sized_cost(context)).table
         flops_cost = None if context.cost_unit == "nominal" else context.costs.cost
         return hoa_table(table, cost=flops_cost)
+
+    def flags(self, context: RunContext, table: LossTable) -> dict[str, Any]:
+        """``extrapolated``: each size whose pairs are incomplete, "extrapolated from size-1
+        pairs" (its larger networks are predicted from those)."""
+        from mtlgroup.pipeline.sized_hoa import sizes_without_pairs
+
+        if context.sizes is None:
+            return {}
+        return {"extrapolated": {f"{size:g}": "extrapolated from size-1 pairs"
+                                 for size in sizes_without_pairs(table, context.sizes)}}
+
+
+def _sized_cost(context: RunContext) -> Callable[[tuple[str, ...], float], float]:
+    """``cost(tasks, size)`` in the run's unit (nominal: the size)."""
+    from mtlgroup.study.plans import Candidate
+
+    return lambda tasks, size: context.cost_of(Candidate(tasks, size))
 
 
 @register_estimator("esa")

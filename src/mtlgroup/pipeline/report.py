@@ -73,8 +73,11 @@ class Report:
         predicted = _predictions(saved, estimate, records, scores, out, name)
         figures = _figures(context, estimate, rows, recommendation, predicted)
         # The candidates (what the estimate trained and finalize added) apart from the
-        # baselines: a selection on tables/ must not pick a network scaled to a budget.
-        candidates = [k for stage in ("estimate", "finalize") for k in saved[stage]["keys"]]
+        # baselines: a selection on tables/ must not pick a network scaled to a budget (a
+        # chosen baseline is in finalize's keys: it stays in tables/baselines/ only).
+        baseline_keys = set(saved["baselines"]["keys"]) - set(saved["estimate"]["keys"])
+        candidates = [k for stage in ("estimate", "finalize") for k in saved[stage]["keys"]
+                      if k not in baseline_keys]
         tables = context.study.tables(out / "tables", context.cost_unit, keys=candidates)
         tables.update({f"baselines/{split}": path for split, path in context.study.tables(
             out / "tables" / "baselines", context.cost_unit,

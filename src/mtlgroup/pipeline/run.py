@@ -22,7 +22,7 @@ def run_pipeline(
     echo: Echo = print,
     store: str | Path | None = None,
 ) -> PipelineReport:
-    """Run every stage (estimate → select → finalize → baselines → evaluate → report) into
+    """Run every stage (estimate → baselines → select → finalize → evaluate → report) into
     ``out`` and return the report (also written to disk).
 
     ``store`` (default ``out/study.sqlite``) may be shared by runs of several estimators on

@@ -6,9 +6,9 @@ stage           reads                                                writes (und
 ``estimate``    the study / the joint affinity job (trains them)      ``stages/estimate.json``,
                                                                      ``selection_table.csv`` or
                                                                      ``affinity.csv``
-``select``      ``estimate``                                          ``stages/select.json``
-``finalize``    ``select`` (trains the chosen networks)               ``stages/finalize.json``
 ``baselines``   the budgets (trains all-task and independent nets)    ``stages/baselines.json``
+``select``      ``estimate``, ``baselines`` (candidates too)          ``stages/select.json``
+``finalize``    ``select`` (trains the chosen networks)               ``stages/finalize.json``
 ``evaluate``    ``select``, ``baselines``, the store's test losses    ``stages/evaluate.json``
 ``report``      ``estimate``, ``evaluate``, ``finalize``,             ``report.json``,
                 ``baselines``, the store                              ``report.html``,
@@ -166,7 +166,8 @@ class Finalize:
 @dataclass(frozen=True)
 class Baselines:
     """At each baseline budget ``b``: one all-task network whose encoder is scaled to cost
-    ``b``, and one network per task costing ``b/n`` each. A network factory that ignores
+    ``b``, and one network per task costing ``b/n`` each (with ``cost: nominal``, sizes ``b``
+    and ``b/n``, which is what they cost in that unit). A network factory that ignores
     ``size`` cannot be scaled: then they are trained at size 1 and the saved ``note`` says so
     (their costs are recorded as they are)."""
 
@@ -190,8 +191,12 @@ def baseline_plan(context: RunContext, budget: float) -> dict[str, Any]:
     from mtlgroup.study.plans import Candidate
 
     tasks = context.tasks
-    all_size, all_note = scaled_size(context.costs, tasks, budget)
-    sizes = [scaled_size(context.costs, [t], budget / len(tasks)) for t in tasks]
+    if context.cost_unit == "nominal":  # a network of size s costs s (ALGORITHMS §7)
+        all_size, all_note = budget, ""
+        sizes = [(budget / len(tasks), "")] * len(tasks)
+    else:
+        all_size, all_note = scaled_size(context.costs, tasks, budget)
+        sizes = [scaled_size(context.costs, [t], budget / len(tasks)) for t in tasks]
     all_task = Candidate(tuple(tasks), all_size)
     singles = [Candidate((t,), size) for t, (size, _) in zip(tasks, sizes, strict=True)]
     notes = dict.fromkeys(note for note in [all_note, *(n for _, n in sizes)] if note)
@@ -277,5 +282,6 @@ def _canonical_name(context: RunContext) -> Callable[[str], str]:
     return lambda network: parse_candidate(network).ordered(context.study.tasks).name
 
 
-for _stage in (Estimate(), Select(), Finalize(), Baselines(), Evaluate()):
+# Baselines before select: the trained baselines are candidates of every budget (§1.4).
+for _stage in (Estimate(), Baselines(), Select(), Finalize(), Evaluate()):
     STAGES.register(_stage.name, _stage)

@@ -191,9 +191,25 @@ def available_plans() -> list[str]:
     return PLANS.names()
 
 
-def plan_candidates(plan: str, tasks: Sequence[str]) -> list[Candidate]:
+def with_sizes(candidates: Sequence[Candidate], sizes: Sequence[float]) -> list[Candidate]:
+    """Each task set of ``candidates`` at each of ``sizes`` (ALGORITHMS §1.4), its share of
+    the training budget kept: a plan at several encoder sizes, by task set then size.
+
+    Example:
+        >>> [c.name for c in with_sizes(plan_candidates("pairs", ["a", "b"]), [0.5, 1])]
+        ['a/2', 'a', 'b/2', 'b', 'a+b@0.5', 'a+b']
+    """
+    task_sets = dict.fromkeys((c.tasks, c.budget_fraction) for c in candidates)
+    return [Candidate(tasks, size, fraction)
+            for tasks, fraction in task_sets for size in sizes]
+
+
+def plan_candidates(
+    plan: str, tasks: Sequence[str], sizes: Sequence[float] | None = None
+) -> list[Candidate]:
     """The candidates of a named plan (``all``, ``pairs``, ``esa``) over ``tasks``, in the
-    order given (pass the dataset's task order)."""
+    order given (pass the dataset's task order); with ``sizes``, each of its task sets at each
+    size (:func:`with_sizes`) instead of the paper's sizes."""
     make = PLANS.get(plan)  # UnknownNameError (a ValueError) lists the plans
     tasks = list(tasks)
     if not tasks:
@@ -201,4 +217,4 @@ def plan_candidates(plan: str, tasks: Sequence[str]) -> list[Candidate]:
     repeated = sorted({t for t in tasks if tasks.count(t) > 1})
     if repeated:
         raise ValueError(f"task listed twice: {', '.join(repeated)}")
-    return make(tasks)
+    return make(tasks) if sizes is None else with_sizes(make(tasks), sizes)

@@ -46,7 +46,7 @@ STORE_NAME = "study.sqlite"
 STAGE_DIR = "stages"
 """Where a pipeline run saves its stages' values (``mtlgroup.pipeline.context.STAGE_DIR``; not
 imported: the pipeline builds on studies, not the other way round)."""
-RUN_STAGES = ("estimate", "select", "finalize", "baselines", "evaluate")
+RUN_STAGES = ("estimate", "baselines", "select", "finalize", "evaluate")
 """The stages whose values a run saves under :data:`STAGE_DIR`, in the order they run."""
 EXPECTED = ("expected a run directory (with study.sqlite), a study store (.sqlite file) or a "
             "directory holding exactly one *.sqlite")
