@@ -4,7 +4,7 @@ they are nominal (§7)."""
 from __future__ import annotations
 
 import pytest
-from pipeline_helpers import quiet, tiny_settings
+from pipeline_helpers import DATA, quiet, tiny_settings
 
 from mtlgroup.pipeline import open_context, run_stages
 from mtlgroup.pipeline.baseline_candidates import add_networks, baseline_networks
@@ -12,13 +12,17 @@ from mtlgroup.pipeline.stages import baseline_plan, rows_of
 from mtlgroup.selection import LossTable, read_loss_table
 from mtlgroup.study.plans import parse_candidate
 
+TASKS = ["bright", "parity", "moments"]
+"""Three of the synthetic tasks: a smaller study, the same properties."""
+
 
 @pytest.fixture(scope="module")
 def selected(tmp_path_factory):
     """estimate → baselines → select of a tiny HOA run (finalize and evaluate add nothing to
     what is checked here)."""
     out = tmp_path_factory.mktemp("run")
-    settings = tiny_settings(budgets=[1.0, 1.5, 2.0, 3.0], baseline_budgets=[2.0])
+    settings = tiny_settings(data={"dataset": "synthetic", **DATA, "tasks": TASKS},
+                             budgets=[1.0, 1.5, 2.0, 3.0], baseline_budgets=[2.0])
     with open_context(settings, out, echo=quiet) as context:
         _, baselines, select = run_stages(context, ["estimate", "baselines", "select"])
         val = context.study.store.losses("val", keys=baselines["keys"])
