@@ -141,3 +141,22 @@ def test_an_esa_job_trains_a_fifth_of_the_steps():
     outcome = run_job(spec)
     assert outcome.steps == round(0.2 * 5 * 2)
     assert "early" not in outcome.scores
+
+
+def test_a_size_revision_reaches_only_the_keys_of_its_sizes(monkeypatch):
+    # The conv family's widths changed at sizes other than 1 and 0.5 (issue 10): networks of
+    # those sizes train again, the others keep their keys (their stores stay valid).
+    from mtlgroup.models.network_factory import NetworkFactory
+
+    def keys(candidate: Candidate) -> tuple[str, str]:
+        revised = make(candidate=candidate).key
+        monkeypatch.setattr(NetworkFactory, "size_revision", lambda self, size: None)
+        plain = make(candidate=candidate).key
+        monkeypatch.undo()
+        return revised, plain
+
+    for size in (1.0, 0.5):
+        revised, plain = keys(Candidate(("bright", "parity"), size=size))
+        assert revised == plain
+    revised, plain = keys(Candidate(("bright", "parity"), size=0.431))
+    assert revised != plain

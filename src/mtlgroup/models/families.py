@@ -17,13 +17,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mtlgroup.models.encoders import HALF_SIZE
 from mtlgroup.models.factory import make_network
 from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.network_factory import NETWORKS, register_network
 from mtlgroup.tasks import Task, TaskSet
 
 
-@register_network("conv", version=1, additive=True)
+def _conv_size_revision(size: float) -> int | None:
+    # Widths were made non-decreasing in size (issue 10): sizes 1 and 0.5 build what they
+    # built before, every other size may be narrower or wider, so its networks train again.
+    return None if size in (1.0, HALF_SIZE) else 2
+
+
+@register_network("conv", version=1, additive=True, size_revision=_conv_size_revision)
 def conv_network(
     tasks: TaskSet | Sequence[Task], input_shape: Sequence[int], size: float = 1.0,
     **options: Any,

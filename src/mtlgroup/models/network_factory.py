@@ -53,7 +53,8 @@ class NetworkFactoryError(ValueError):
 
 
 def register_network(
-    name: str, *, version: int | str = 1, additive: bool = False
+    name: str, *, version: int | str = 1, additive: bool = False,
+    size_revision: Callable[[float], int | None] | None = None,
 ) -> Callable[[NetworkBuilder], NetworkBuilder]:
     """Decorator: make a builder available as ``model: NAME`` (configs) and ``--model NAME``.
 
@@ -61,11 +62,16 @@ def register_network(
     promises that the builder returns a :class:`~mtlgroup.models.MultiTaskNet` whose heads do
     not depend on which other tasks it carries, so the cost of any subset is the encoder's plus
     its heads' (measured once per size); otherwise every network is measured on its own.
+    ``size_revision(size)``, when given, enters the key of a network of that ``size`` unless
+    it is ``None``: a change that alters what is built at some sizes only retrains those (a
+    ``version`` bump would retrain every network of every study).
     """
 
     def decorate(builder: NetworkBuilder) -> NetworkBuilder:
         builder.version = version  # type: ignore[attr-defined]
         builder.additive = additive  # type: ignore[attr-defined]
+        if size_revision is not None:
+            builder.size_revision = size_revision  # type: ignore[attr-defined]
         return NETWORKS.register(name, builder)
 
     return decorate
@@ -158,6 +164,12 @@ class NetworkFactory:
         :func:`register_network`); a user's builder is measured network by network unless it
         sets ``additive = True`` on itself."""
         return bool(getattr(self.builder, "additive", False))
+
+    def size_revision(self, size: float) -> int | None:
+        """The revision of what the builder builds at ``size`` (see :func:`register_network`);
+        ``None`` for most builders and sizes."""
+        revision = getattr(self.builder, "size_revision", None)
+        return None if revision is None else revision(float(size))
 
     def identity(self) -> dict[str, Any]:
         """What enters job keys: name, options and the builder's version."""

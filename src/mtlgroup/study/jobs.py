@@ -168,6 +168,9 @@ class JobSpec:
         }
         if self.affinity is not None:  # only when set: the keys of other jobs stay as they were
             record["network"]["affinity"] = dict(self.affinity)
+        revision = self.model.size_revision(self.candidate.size)
+        if revision is not None:  # likewise: only sizes whose architecture changed
+            record["network"]["architecture_revision"] = revision
         return _sha256(record)
 
     @property
