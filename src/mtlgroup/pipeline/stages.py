@@ -8,8 +8,8 @@ stage           reads                                                writes (und
                                                                      ``affinity.csv``
 ``baselines``   the budgets (trains all-task and independent nets)    ``stages/baselines.json``
 ``select``      ``estimate``, ``baselines`` (candidates too)          ``stages/select.json``
-``finalize``    ``select`` (trains the chosen networks)               ``stages/finalize.json``
-``evaluate``    ``select``, ``baselines``, the store's test losses    ``stages/evaluate.json``
+``finalize``    ``select`` (trains the chosen, refines; final rows)   ``stages/finalize.json``
+``evaluate``    ``finalize``'s rows, ``baselines``, the test losses   ``stages/evaluate.json``
 ``report``      ``estimate``, ``evaluate``, ``finalize``,             ``report.json``,
                 ``baselines``, the store                              ``report.html``,
                                                                      ``curve.png``,
