@@ -248,9 +248,21 @@ def _refine_run(context: RunContext, train: Callable[[list[str]], Losses],
         return [select_row(problem, context.solver) for problem in problems]
 
     table = read_loss_table(context.out / estimate["table"])
-    real = trained_in_full(context, estimate["keys"])
-    return refine(table, [n for n in table.networks if _canonical(context, n) in real],
-                  solve, train, max_trainings)
+    # Real from the start: what the estimate trained in full (HOA's pairs) and the trained
+    # baselines, which the selection may choose too (they are candidates, not refinements).
+    real = trained_in_full(context, [*estimate["keys"], *_baseline_keys(context)])
+    known = {n for n in table.networks if _canonical(context, n) in real} | real
+    return refine(table, known, solve, train, max_trainings)
+
+
+def _baseline_keys(context: RunContext) -> list[str]:
+    from mtlgroup.pipeline.context import StageMissing
+
+    try:
+        keys: list[str] = context.load("baselines")["keys"]
+    except StageMissing:  # a run directory from before baselines ran ahead of select
+        return []
+    return keys
 
 
 def trained_in_full(context: RunContext, keys: Sequence[str]) -> set[str]:
