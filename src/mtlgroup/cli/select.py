@@ -97,6 +97,7 @@ def select_command(
         solve,
         solve_budgets,
     )
+    from mtlgroup.selection.implicit import IMPLICIT_FROM
     from mtlgroup.selection.objectives import Objective, parse_weights, split_names
 
     def body() -> None:
@@ -130,13 +131,19 @@ def select_command(
                          split_names(higher_is_better or ""))
         val = read_loss_table(table)
         references = goal.references(val)  # the same networks divide the test losses
-        selection = goal.transform(selection_table(
-            val, approx, read_loss_table(early) if early is not None else None))
+        if approx == "hoa" and len(val.tasks) >= IMPLICIT_FROM:
+            # §1.6: the predictions stay implicit (colgen); the objective scales each task's
+            # values, which commutes with HOA's mean, so the real table is scaled first
+            problem = problem_from_table(goal.transform(val), budget=values[0], approx="hoa")
+        else:
+            problem = problem_from_table(goal.transform(selection_table(
+                val, approx, read_loss_table(early) if early is not None else None)),
+                budget=values[0])
         test = read_loss_table(score_on) if score_on is not None else None
         goal_test = (goal.transform(test, references)
                      if test is not None and not goal.is_raw else None)
         # one problem for every budget: a sweep shares the work (solve_budgets)
-        found = solve_budgets(problem_from_table(selection, budget=values[0]), values, solver)
+        found = solve_budgets(problem, values, solver)
         outcomes = [_outcome(result, b, test, goal_test, sweep=budgets is not None)
                     for b, result in zip(values, found, strict=True)]
         if all(o.solution is None for o in outcomes):
@@ -211,6 +218,8 @@ def _print_solution(outcome: _Outcome, score_on: Path | None, groups: bool = Fal
     limit = f"at most {solution.budget:g} groups" if groups else f"budget {solution.budget:g}"
     typer.echo(f"{limit}: objective {solution.objective:.6g}, cost {solution.cost:g} "
                f"({solution.solver})")
+    if solution.gap > 0:
+        typer.echo(f"not proven optimal: at most {solution.gap:.3g} from the optimum")
     headers = ["group" if groups else "network", "cost", "serves", "also carries"]
     if outcome.test is not None:
         headers.append("test loss")
@@ -253,7 +262,8 @@ def _print_sweep(outcomes: list[_Outcome]) -> None:
             cells += [f"{outcome.test.total:.6g}", f"{outcome.test.total_min_rule:.6g}"]
         if outcome.test_objective is not None:
             cells.append(f"{outcome.test_objective.total:.6g}")
-        rows.append([*cells, " ".join(solution.names)])
+        gap = f" (gap {solution.gap:.3g})" if solution.gap > 0 else ""
+        rows.append([*cells, " ".join(solution.names) + gap])
     solved = next(o.solution for o in outcomes if o.solution is not None)
     typer.echo(f"solver {solved.solver}; test = honest rule")
     typer.echo(format_columns(headers, rows, right=set(headers) - {"networks"}))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, overload
 
 from mtlgroup.registry import Registry
 
@@ -199,8 +199,33 @@ class HoaEstimator(LossTableEstimator):
             from mtlgroup.pipeline.sized_hoa import hoa_by_size
 
             return hoa_by_size(table, context.sizes, _sized_cost(context)).table
+        if _hoa_implicit(context, table):
+            return table  # §1.6: the predictions stay implicit, built in problems()
         flops_cost = None if context.cost_unit == "nominal" else context.costs.cost
         return hoa_table(table, cost=flops_cost)
+
+    def problems(
+        self, context: RunContext, estimate: dict[str, Any], budgets: Sequence[float]
+    ) -> list[SelectionProblem]:
+        from dataclasses import replace
+
+        from mtlgroup.selection import LossTable, read_loss_table
+        from mtlgroup.selection.approx import hoa_problem
+
+        if not _hoa_implicit(context, read_loss_table(context.out / estimate["table"])):
+            return super().problems(context, estimate, budgets)
+        # the real networks with baselines and objective as usual; HOA predicts from them
+        # (its mean commutes with the objective's per-task scaling) without listing subsets
+        listed = super().problems(context, estimate, [0.0])[0]
+        flops_cost = None if context.cost_unit == "nominal" else context.costs.cost
+        problem = hoa_problem(LossTable.from_rows(
+            [(c.name, c.cost, t, v) for c in listed.candidates for t, v in c.values.items()]),
+            budget=0.0, cost=flops_cost)
+        known = {c.name for c in problem.listed()}
+        larger = tuple(c for c in listed.candidates if c.name not in known)  # baselines
+        problem = replace(problem, candidates=problem.candidates + larger)
+        # solve() and the sweep take an implicit problem wherever they take a listed one
+        return [cast("SelectionProblem", problem.with_budget(b)) for b in budgets]
 
     def flags(self, context: RunContext, table: LossTable) -> dict[str, Any]:
         """``extrapolated``: each size whose pairs are incomplete, "extrapolated from size-1
@@ -211,6 +236,13 @@ class HoaEstimator(LossTableEstimator):
             return {}
         return {"extrapolated": {f"{size:g}": "extrapolated from size-1 pairs"
                                  for size in sizes_without_pairs(table, context.sizes)}}
+
+
+def _hoa_implicit(context: RunContext, table: LossTable) -> bool:
+    """HOA over so many tasks that its predictions are not listed (ALGORITHMS §1.6)."""
+    from mtlgroup.selection.implicit import IMPLICIT_FROM
+
+    return context.sizes is None and len(table.tasks) >= IMPLICIT_FROM
 
 
 def _sized_cost(context: RunContext) -> Callable[[tuple[str, ...], float], float]:

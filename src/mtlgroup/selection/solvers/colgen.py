@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 
@@ -46,6 +47,11 @@ CLOSE_AT_MOST = 5000
 _PER_ROUND = 30
 """Most columns one pricing (of the listed networks, or of one group size) adds per round."""
 _MAX_ROUNDS = 2000
+PRICE_SECONDS = 1.0
+"""Time limit of one pricing program; past it, its proven bound enters the LP bound (below)."""
+_STARTS = 6
+"""Local-search starts per group size when the heuristic prices (the master's best networks of
+that size, then random subsets)."""
 
 
 def solve_colgen(
@@ -68,7 +74,7 @@ def solve_colgen(
     if gap > 0:
         below = gap + _tolerance(bound)
         extra = master.networks_below(below, CLOSE_AT_MOST + 1, clock)
-        closable = len(extra) <= CLOSE_AT_MOST
+        closable = len(extra) <= CLOSE_AT_MOST and master.complete
         restricted = master.restricted(master.networks_used() | set(extra[:CLOSE_AT_MOST]))
         solution = _integer(restricted, clock)
         gap = 0.0 if closable else _gap(solution.objective, bound, problem.sense)
@@ -115,6 +121,12 @@ class _Master:
     columns: list[tuple[tuple[object, ...], np.ndarray]] = field(default_factory=list)
     seen: set[tuple[tuple[object, ...], bytes]] = field(default_factory=set)
     duals: Duals | None = None
+    turn: int = 0
+    """The enumerated size where the next round's partial pricing starts."""
+    lowest: float = 0.0
+    """Least proven bound on a reduced cost that pricing left open (0: none open)."""
+    complete: bool = True
+    """Whether :meth:`networks_below` found every network below its threshold."""
 
     @classmethod
     def of(cls, problem: SelectionProblem | ImplicitProblem) -> _Master:
@@ -239,7 +251,9 @@ class _Master:
             self.duals = duals
             if not self.price(duals, -_tolerance(value), clock):
                 if not phase_one:
-                    return value
+                    # Lagrangian bound: a selection's columns number at most n (each serves a
+                    # task), each of reduced cost at least `lowest`
+                    return value + len(self.problem.tasks) * min(0.0, self.lowest)
                 if value > self.problem.budget and not close(value, self.problem.budget):
                     raise InfeasibleError(value, self.problem.budget)
                 phase_one, covered = False, value
@@ -254,20 +268,52 @@ class _Master:
             for i in np.argsort(reduced, kind="stable")[:_PER_ROUND]:
                 if reduced[i] < below:
                     added |= self.add(self.listed[i], served[i])
-        for f, pricer in enumerate(self.pricers):
-            for size in pricer.sizes():
-                if pricer.enumerable(size):
-                    added |= self._add_priced(f, pricer.enumerate(size, duals, below, _PER_ROUND),
-                                              duals, below)
+        # partial pricing: from where the last round stopped, until enough columns are found
+        sizes = [(f, m) for f, p in enumerate(self.pricers) for m in p.sizes() if p.enumerable(m)]
+        before = len(self.columns)
+        for step in range(len(sizes)):
+            f, size = sizes[(self.turn + step) % len(sizes)]
+            added |= self._add_priced(f, self.pricers[f].enumerate(size, duals, below, _PER_ROUND),
+                                      duals, below)
+            if len(self.columns) - before >= 2 * _PER_ROUND:
+                self.turn = (self.turn + step + 1) % len(sizes)
+                break
         if added:
             return True
         for f, pricer in enumerate(self.pricers):
             for size in pricer.sizes():
                 if not pricer.enumerable(size):
-                    found, _ = pricer.solve(size, duals, clock.remaining() if clock.limited
-                                            else None)
-                    added |= self._add_priced(f, [found] if found else [], duals, below)
+                    found = pricer.improve(self._starts(f, size, duals), duals, below)
+                    added |= self._add_priced(f, found[:_PER_ROUND], duals, below)
+        if added:
+            return True
+        self.lowest = 0.0
+        for f, pricer in enumerate(self.pricers):
+            for size in pricer.sizes():
+                if not pricer.enumerable(size):
+                    priced, lower = pricer.solve(size, duals, self._seconds(clock))
+                    added |= self._add_priced(f, [priced] if priced else [], duals, below)
+                    if lower < below:
+                        self.lowest = min(self.lowest, lower)
         return added
+
+    def _seconds(self, clock: Clock) -> float:
+        return min(PRICE_SECONDS, clock.remaining())
+
+    def _starts(self, f: int, size: int, duals: Duals) -> list[tuple[int, ...]]:
+        """Local-search starts: the generated members of this size of least reduced cost, and
+        random subsets (seeded: the same problem gives the same answer)."""
+        mine = [n for n in self.networks.values() if n.key[:3] == (1, f, size)]
+        if mine:
+            reduced, _ = price_rows(np.array([n.losses for n in mine]),
+                                    np.array([n.candidate.cost for n in mine]), duals)
+            mine = [mine[i] for i in np.argsort(reduced, kind="stable")[:_STARTS // 2]]
+        starts: list[tuple[int, ...]] = [cast(tuple[int, ...], n.key[3]) for n in mine]
+        rng = np.random.default_rng(size)
+        n = len(self.problem.tasks)
+        starts += [tuple(sorted(int(j) for j in rng.choice(n, size, replace=False)))
+                   for _ in range(_STARTS - len(starts))]
+        return starts
 
     def _add_priced(self, f: int, priced: list[Priced], duals: Duals, below: float) -> bool:
         added = False
@@ -309,9 +355,9 @@ class _Master:
         found: list[tuple[object, ...]] = []
         try:
             while len(found) < most:
-                priced, lower = pricer.solve(size, duals, clock.remaining() if clock.limited
-                                             else None)
-                if priced is None or lower >= below or priced.reduced_cost >= below:
+                priced, lower = pricer.solve(size, duals, self._seconds(clock))
+                if priced is None or priced.reduced_cost >= below:
+                    self.complete &= lower >= below
                     break
                 found.append(self.member(f, priced.group).key)
                 pricer.excluded.add(sum(1 << j for j in priced.group))

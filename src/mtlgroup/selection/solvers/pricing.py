@@ -21,7 +21,6 @@ from itertools import combinations
 
 import numpy as np
 
-from mtlgroup.selection.affinity import group_scores
 from mtlgroup.selection.implicit import PairFamily
 
 ENUMERATE_UP_TO = 100_000
@@ -89,30 +88,77 @@ class FamilyPricer:
             cache[size] = np.array(list(combinations(range(self.n), size)), dtype=np.int64)
         return cache[size]
 
-    def _masks(self, size: int) -> np.ndarray:
-        cache: dict[int, np.ndarray] = self.__dict__.setdefault("_mask_cache", {})
-        if size not in cache:
-            cache[size] = (np.int64(1) << self._groups(size)).sum(axis=1)
-        return cache[size]
-
     def forget_cuts(self, size: int, keep: set[int]) -> None:
         """Drop the cuts of ``size`` except those of ``keep`` (temporary exclusions)."""
         self._cuts[size] = [c for c in self._cuts.get(size, []) if c in keep]
 
+    @cached_property
+    def off_diagonal(self) -> np.ndarray:
+        matrix = np.array(self.family.matrix)
+        np.fill_diagonal(matrix, 0.0)
+        return matrix
+
+    def evaluate(self, groups: np.ndarray, duals: Duals) -> tuple[np.ndarray, np.ndarray]:
+        """Reduced costs ``[C]`` and served members ``[C, m]`` of the members ``groups``
+        (``[C, m]`` task positions, one size), computed on the members alone."""
+        parts = [self._evaluate(chunk, duals)
+                 for chunk in np.array_split(groups, max(1, len(groups) // 20_000))]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _evaluate(self, groups: np.ndarray, duals: Duals) -> tuple[np.ndarray, np.ndarray]:
+        size = groups.shape[1]
+        # sub[c, a, b] = M[g_a, g_b]: column b summed is what member b gets from the others
+        sub = self.off_diagonal[groups[:, :, None], groups[:, None, :]]
+        values = self.sign * sub.sum(axis=1) / (size - 1)
+        gain = duals.value_scale * values - duals.pi[groups]
+        served = gain < 0
+        costs = self.family.encoder + self.heads[groups].sum(axis=1)
+        reduced = duals.mu * costs + np.where(served, gain, 0.0).sum(axis=1)
+        if self.excluded:
+            masks = (np.int64(1) << groups).sum(axis=1)
+            reduced[np.isin(masks, list(self.excluded))] = np.inf
+        return reduced, served
+
     def enumerate(self, size: int, duals: Duals, below: float, most: int) -> list[Priced]:
         """Up to ``most`` members of ``size`` with reduced cost below ``below``, least first."""
-        groups = self._groups(size)
-        losses = np.full((len(groups), self.n), np.inf)
-        scores = self.sign * group_scores(self.family.matrix, groups)
-        np.put_along_axis(losses, groups, np.take_along_axis(scores, groups, axis=1), axis=1)
-        costs = self.family.encoder + self.heads[groups].sum(axis=1)
-        reduced, served = price_rows(losses, costs, duals)
-        if self.excluded:
-            reduced[np.isin(self._masks(size), list(self.excluded))] = np.inf
+        return self._best(self._groups(size), duals, below, most)
+
+    def _best(self, groups: np.ndarray, duals: Duals, below: float, most: int) -> list[Priced]:
+        reduced, served = self.evaluate(groups, duals)
         candidates = np.flatnonzero(reduced < below)
         best = candidates[np.argsort(reduced[candidates], kind="stable")[:most]]
-        return [Priced(tuple(int(j) for j in groups[i]), served[i], float(reduced[i]))
-                for i in best]
+        found = []
+        for i in best:
+            mask = np.zeros(self.n, dtype=bool)
+            mask[groups[i]] = served[i]
+            found.append(Priced(tuple(int(j) for j in groups[i]), mask, float(reduced[i])))
+        return found
+
+    def improve(self, starts: list[tuple[int, ...]], duals: Duals, below: float,
+                rounds: int = 30) -> list[Priced]:
+        """Local search (a heuristic, no proof): from each start, swap one member for one
+        non-member while that lowers the reduced cost; the ends below ``below``."""
+        ends: dict[tuple[int, ...], Priced] = {}
+        for start in starts:
+            current = np.array(start)
+            value = float(self.evaluate(current[None, :], duals)[0][0])
+            for _ in range(rounds):
+                outside = np.setdiff1d(np.arange(self.n), current)
+                if not len(outside):
+                    break
+                swaps = np.repeat(current[None, :], len(current) * len(outside), axis=0)
+                swaps[np.arange(len(swaps)), np.repeat(np.arange(len(current)), len(outside))] \
+                    = np.tile(outside, len(current))
+                swaps.sort(axis=1)
+                reduced, _ = self.evaluate(swaps, duals)
+                j = int(np.argmin(reduced))
+                if not reduced[j] < value - 1e-12:
+                    break
+                current, value = swaps[j], float(reduced[j])
+            if value < below:
+                found = self._best(current[None, :], duals, below, 1)
+                ends.update((p.group, p) for p in found)
+        return sorted(ends.values(), key=lambda p: p.reduced_cost)
 
     def solve(self, size: int, duals: Duals, time_limit: float | None) -> tuple[Priced | None,
                                                                                 float]:
@@ -150,6 +196,10 @@ class FamilyPricer:
             add(np.append(mine, s[t]), np.append(np.ones(len(mine)), -(m - 1.0)), 0.0, 0.0)
         for k in range(n_z):
             add(np.array([z[k], g[u_index[k]]]), np.array([1.0, -1.0]), -np.inf, 0.0)
+            add(np.array([z[k], s[t_index[k]]]), np.array([1.0, -1.0]), -np.inf, 0.0)
+            if weights[k] > 0:  # z would be held low: z >= s + g - 1 (McCormick)
+                add(np.array([z[k], s[t_index[k]], g[u_index[k]]]), np.array([1.0, -1.0, -1.0]),
+                    -1.0, np.inf)
         for cut in self._cuts.get(m, []):
             members = np.array([j for j in range(n) if cut >> j & 1])
             add(g[members], np.ones(len(members)), -np.inf, m - 1.0)
@@ -168,6 +218,8 @@ class FamilyPricer:
             if result.x is None:
                 if result.status == 2:  # every member of this size is excluded
                     return None, np.inf
+                if result.status == 1:  # out of time before any member was found
+                    return None, -np.inf
                 raise RuntimeError(f"pricing failed: {result.message}")
             chosen = tuple(int(j) for j in np.flatnonzero(result.x[g] > 0.5))
             mask = sum(1 << j for j in chosen)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from mtlgroup.selection.implicit import ImplicitProblem
 from mtlgroup.selection.problem import InfeasibleError, SelectionProblem, Solution
 from mtlgroup.selection.solvers import auto
 from mtlgroup.selection.solvers.frontier import CoverFrontier, FrontierTooLarge
 
 
 def solve_budgets(
-    problem: SelectionProblem, budgets: Iterable[float], solver: str = "auto", *,
+    problem: SelectionProblem | ImplicitProblem, budgets: Iterable[float],
+    solver: str = "auto", *,
     time_limit: float | None = None,
 ) -> list[Solution | InfeasibleError]:
     """The best solution of ``problem`` at each of ``budgets`` (its own budget is ignored).
@@ -46,8 +48,10 @@ def solve_budgets(
     if solver == "auto" and isinstance(problem, SelectionProblem):
         method = auto.choose_solver(problem, len(budgets))
     if method == "frontier":
+        # the frontier lists covers: the candidates must be listed
+        listed = problem.expand() if isinstance(problem, ImplicitProblem) else problem
         try:
-            frontier = CoverFrontier.of(problem, time_limit=time_limit,
+            frontier = CoverFrontier.of(listed, time_limit=time_limit,
                                         max_entries=auto.MAX_ENTRIES if solver == "auto" else None)
         except FrontierTooLarge:
             method = "milp"
