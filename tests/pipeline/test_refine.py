@@ -228,7 +228,7 @@ def test_a_refined_hoa_run_trains_every_chosen_network_and_reports_its_error(tmp
     assert not trained & {r["network"] for r in _records(out, baselines)}  # trained already
     assert {p["network"] for p in report.predictions} == trained
     assert set(report.prediction_errors) <= set(report.tasks)
-    assert report.refinement == refinement
+    assert report.refinement == refinement and "refined_table.csv" in report.files
 
 
 def test_the_refine_flag_sets_pipeline_refine_and_names_itself_in_errors():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mtlgroup.pipeline.refine import REFINED_TABLE
 from mtlgroup.pipeline.rows import BudgetRow, PipelineReport
 from mtlgroup.pipeline.stages import STAGES, _canonical_name, rows_of
 
@@ -94,7 +95,8 @@ class Report:
             settings=context.settings, versions=versions(),
             objective=_objective(context, estimate),
         )
-        written = [*figures.values(), *tables.values(),
+        refined = out / REFINED_TABLE if report.refinement else None  # the last round's table
+        written = [*figures.values(), *tables.values(), *([refined] if refined else []),
                    *sorted(context.path("estimate").parent.glob("*.json"))]
         report.files = sorted(str(p.relative_to(out)) for p in written) + [
             "report.html", "report.json", "study.sqlite"]
