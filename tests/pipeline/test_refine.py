@@ -249,3 +249,18 @@ def _records(out, keys):
 
     with StudyStore(out / "study.sqlite") as store:
         return [{"network": r.network} for r in store.jobs("done", keys=keys)]
+
+
+def test_prune_keeps_the_networks_a_refinement_chose(tmp_path):
+    from mtlgroup.study.status import run_networks
+
+    stages = tmp_path / "stages"
+    stages.mkdir()
+    select = [BudgetRow(2.0, True, networks=["a+b+c"], served_by={"a": "a+b+c"}).to_dict()]
+    final = [BudgetRow(2.0, True, networks=["b+a", "c"], served_by={"a": "a+b"}).to_dict()]
+    for stage, value in (("select", {"rows": select}),
+                         ("baselines", {"budgets": [], "keys": []}),
+                         ("finalize", {"rows": final, "keys": ["k1"]})):
+        (stages / f"{stage}.json").write_text(json.dumps(value))
+    names, keys = run_networks(tmp_path)
+    assert names >= {"a+b+c", "a+b", "c"} and "k1" in keys

@@ -423,13 +423,16 @@ def _needed(store: StudyStore, run_dir: Path | None) -> set[str]:
 
 
 def run_networks(run_dir: str | Path) -> tuple[set[str], list[str]]:
-    """The networks a run chose at any budget plus its baselines (names with their tasks in
-    sorted order, so ``b+a`` and ``a+b`` are one network), and the job keys its stages
-    recorded."""
+    """The networks a run chose at any budget (select's rows and finalize's, refined) plus its
+    baselines (names with their tasks in sorted order, so ``b+a`` and ``a+b`` are one
+    network), and the job keys its stages recorded."""
     run_dir = Path(run_dir)
     select, baselines = (_stage_value(run_dir, stage) for stage in ("select", "baselines"))
+    # A refined run's final rows (finalize's) may choose networks select did not.
+    final = (_stage_value(run_dir, "finalize").get("rows") or []
+             if (run_dir / STAGE_DIR / "finalize.json").is_file() else [])
     try:
-        names = [n for row in select["rows"] for n in row.get("networks") or []]
+        names = [n for row in [*select["rows"], *final] for n in row.get("networks") or []]
         for plan in baselines["budgets"]:
             names += [plan["all_task"], *plan["independent"].values()]
     except (KeyError, TypeError, AttributeError) as error:
