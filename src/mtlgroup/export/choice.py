@@ -85,12 +85,15 @@ class RunChoice:
 
 
 def saved_rows(run: Path) -> list[dict[str, Any]]:
-    """The budget rows of a run: ``evaluate``'s if it ran, else ``select``'s."""
-    for stage in ("evaluate", "select"):
+    """The budget rows of a run: ``evaluate``'s if it ran, else ``finalize``'s (trained,
+    refined; a run from before finalize saved rows has none), else ``select``'s."""
+    for stage in ("evaluate", "finalize", "select"):
         path = run / "stages" / f"{stage}.json"
         if path.is_file():
-            rows: list[dict[str, Any]] = json.loads(path.read_text())["rows"]
-            return rows
+            value = json.loads(path.read_text())
+            if "rows" in value:
+                rows: list[dict[str, Any]] = value["rows"]
+                return rows
     raise ChoiceError(f"{run}: no stages/select.json: not a run directory, or its select stage "
                       "has not run (mtlgroup run / mtlgroup demo write one)")
 
