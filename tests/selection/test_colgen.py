@@ -127,7 +127,10 @@ def test_twenty_tasks_solve_without_listing(monkeypatch: pytest.MonkeyPatch) -> 
         raise AssertionError("expanded")
 
     monkeypatch.setattr(ImplicitProblem, "expand", refuse)
-    monkeypatch.setattr(colgen, "PRICE_SECONDS", 0.2)
+    # a fast run, not a tight gap: short pricing programs, no gap closing
+    monkeypatch.setattr(colgen, "PRICE_SECONDS", 0.05)
+    monkeypatch.setattr(colgen, "CLOSE_AT_MOST", 0)
+    monkeypatch.setattr(pricing, "ENUMERATE_UP_TO", 2000)
     rng = np.random.default_rng(8)
     tasks = tuple(f"t{i}" for i in range(20))
     problem = problem_from_affinity(tasks, rng.normal(size=(20, 20)), max_groups=3)

@@ -123,8 +123,9 @@ class _Master:
     duals: Duals | None = None
     turn: int = 0
     """The enumerated size where the next round's partial pricing starts."""
-    lowest: float = 0.0
-    """Least proven bound on a reduced cost that pricing left open (0: none open)."""
+    open: list[tuple[float, float]] = field(default_factory=list)
+    """Group sizes pricing left unproven: (proven bound on their reduced costs, least cost of
+    one of their members)."""
     complete: bool = True
     """Whether :meth:`networks_below` found every network below its threshold."""
 
@@ -251,9 +252,7 @@ class _Master:
             self.duals = duals
             if not self.price(duals, -_tolerance(value), clock):
                 if not phase_one:
-                    # Lagrangian bound: a selection's columns number at most n (each serves a
-                    # task), each of reduced cost at least `lowest`
-                    return value + len(self.problem.tasks) * min(0.0, self.lowest)
+                    return value - self.penalty()
                 if value > self.problem.budget and not close(value, self.problem.budget):
                     raise InfeasibleError(value, self.problem.budget)
                 phase_one, covered = False, value
@@ -287,15 +286,26 @@ class _Master:
                     added |= self._add_priced(f, found[:_PER_ROUND], duals, below)
         if added:
             return True
-        self.lowest = 0.0
+        self.open = []
         for f, pricer in enumerate(self.pricers):
             for size in pricer.sizes():
                 if not pricer.enumerable(size):
                     priced, lower = pricer.solve(size, duals, self._seconds(clock))
                     added |= self._add_priced(f, [priced] if priced else [], duals, below)
                     if lower < below:
-                        self.lowest = min(self.lowest, lower)
+                        floor = pricer.family.encoder + float(np.sort(pricer.heads)[:size].sum())
+                        self.open.append((lower, floor))
         return added
+
+    def penalty(self) -> float:
+        """How far below the LP value a selection may be through the open sizes' columns
+        (Lagrangian bound): at most ``n`` of them in all (each serves a task), within the
+        budget in cost, each of reduced cost at least its size's proven bound."""
+        if not self.open:
+            return 0.0
+        worst = max(-lower for lower, _ in self.open)
+        per_cost = max(-lower / floor if floor > 0 else np.inf for lower, floor in self.open)
+        return float(min(len(self.problem.tasks) * worst, self.problem.budget * per_cost))
 
     def _seconds(self, clock: Clock) -> float:
         return min(PRICE_SECONDS, clock.remaining())
