@@ -224,8 +224,7 @@ def finalize(context: RunContext, rows: list[BudgetRow]) -> dict[str, Any]:
         context.echo(f"refine: {refinement.stopped}")
     else:
         train(list(dict.fromkeys(n for row in rows if row.feasible for n in row.networks)))
-    val = {n: losses for n, losses in context.study.store.losses("val", keys=keys).items()}
-    trained = {**val, **_estimate_val(context)}
+    trained = {**context.study.store.losses("val", keys=keys), **_estimate_val(context)}
     rows = [serve_by_validation(row, trained, name) for row in rows]
     chosen = sorted({n for row in rows if row.feasible for n in row.networks})
     return {"networks": chosen, "keys": keys, "failures": failures,
@@ -237,7 +236,7 @@ def _refine_run(context: RunContext, train: Callable[[list[str]], Losses],
                 max_trainings: int | None) -> Refinement:
     """:func:`refine` on the run's estimate, each round selecting as the ``select`` stage does
     (:func:`~mtlgroup.pipeline.stages.selection_problems` on the current table)."""
-    from mtlgroup.pipeline.stages import select_row, selection_problems
+    from mtlgroup.pipeline.stages import _canonical_name, select_row, selection_problems
     from mtlgroup.selection import read_loss_table
 
     estimate = context.load("estimate")
@@ -251,7 +250,8 @@ def _refine_run(context: RunContext, train: Callable[[list[str]], Losses],
     # Real from the start: what the estimate trained in full (HOA's pairs) and the trained
     # baselines, which the selection may choose too (they are candidates, not refinements).
     real = trained_in_full(context, [*estimate["keys"], *_baseline_keys(context)])
-    known = {n for n in table.networks if _canonical(context, n) in real} | real
+    name = _canonical_name(context)
+    known = {n for n in table.networks if name(n) in real} | real
     return refine(table, known, solve, train, max_trainings)
 
 
@@ -277,12 +277,6 @@ def _estimate_val(context: RunContext) -> Losses:
     networks the finalize stage need not train)."""
     keys = context.load("estimate").get("keys", [])
     return context.study.store.losses("val", keys=keys) if keys else {}
-
-
-def _canonical(context: RunContext, network: str) -> str:
-    from mtlgroup.pipeline.stages import _canonical_name
-
-    return _canonical_name(context)(network)
 
 
 def final_rows(context: RunContext) -> list[BudgetRow]:
