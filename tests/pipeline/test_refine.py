@@ -264,3 +264,20 @@ def test_prune_keeps_the_networks_a_refinement_chose(tmp_path):
         (stages / f"{stage}.json").write_text(json.dumps(value))
     names, keys = run_networks(tmp_path)
     assert names >= {"a+b+c", "a+b", "c"} and "k1" in keys
+
+
+def test_refine_refuses_hoa_whose_predictions_are_never_listed():
+    from types import SimpleNamespace
+
+    from mtlgroup.errors import RunFailure
+    from mtlgroup.pipeline.estimators import EsaEstimator, HoaEstimator
+    from mtlgroup.pipeline.refine import _check_listed
+    from mtlgroup.selection.implicit import IMPLICIT_FROM
+
+    tasks = [f"t{i}" for i in range(IMPLICIT_FROM)]
+    table = LossTable.from_rows([(t, 1.0, t, 0.5) for t in tasks])
+    with pytest.raises(RunFailure, match=f"refine with hoa on {IMPLICIT_FROM} tasks"):
+        _check_listed(SimpleNamespace(estimator=HoaEstimator(), sizes=None), table)
+    _check_listed(SimpleNamespace(estimator=EsaEstimator(), sizes=None), table)  # listed
+    small = LossTable.from_rows([(t, 1.0, t, 0.5) for t in tasks[:4]])
+    _check_listed(SimpleNamespace(estimator=HoaEstimator(), sizes=None), small)

@@ -247,12 +247,25 @@ def _refine_run(context: RunContext, train: Callable[[list[str]], Losses],
         return [select_row(problem, context.solver) for problem in problems]
 
     table = read_loss_table(context.out / estimate["table"])
+    _check_listed(context, table)
     # Real from the start: what the estimate trained in full (HOA's pairs) and the trained
     # baselines, which the selection may choose too (they are candidates, not refinements).
     real = trained_in_full(context, [*estimate["keys"], *_baseline_keys(context)])
     name = _canonical_name(context)
     known = {n for n in table.networks if name(n) in real} | real
     return refine(table, known, solve, train, max_trainings)
+
+
+def _check_listed(context: RunContext, table: LossTable) -> None:
+    """Refuse HOA's implicit predictions (§1.6, many tasks): they are rebuilt from the pairs
+    for every selection, so a trained network's real losses could not replace them."""
+    from mtlgroup.errors import RunFailure
+    from mtlgroup.pipeline.estimators import HoaEstimator, _hoa_implicit
+
+    if isinstance(context.estimator, HoaEstimator) and _hoa_implicit(context, table):
+        raise RunFailure(f"refine with hoa on {len(table.tasks)} tasks is not supported: its "
+                         "predictions are implicit (never listed), so real losses cannot "
+                         "replace them; run without refine, or with esa")
 
 
 def _baseline_keys(context: RunContext) -> list[str]:
