@@ -42,7 +42,7 @@ from mtlgroup.selection.solvers.clock import Clock
 from mtlgroup.selection.solvers.milp import solve_milp
 from mtlgroup.selection.solvers.pricing import Duals, FamilyPricer, Priced, price_rows
 
-CLOSE_AT_MOST = 5000
+CLOSE_AT_MOST = 2000
 """Most networks added to close a gap; beyond, the gap that remains is reported."""
 _PER_ROUND = 30
 """Most columns one pricing (of the listed networks, or of one group size) adds per round."""
@@ -352,6 +352,8 @@ class _Master:
                 if pricer.enumerable(size):
                     priced = pricer.enumerate(size, duals, below, most - len(found))
                     found += [self.member(f, p.group).key for p in priced]
+                elif self.open:  # the bound is open anyway: no programs, only a better answer
+                    self.complete = False
                 else:
                     found += self._solve_below(f, pricer, size, below, most - len(found), clock)
         return found[:most]
