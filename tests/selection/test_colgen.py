@@ -14,6 +14,8 @@ from mtlgroup.selection import (
     LossTable,
     SelectionError,
     SelectionProblem,
+    TableError,
+    hoa_table,
     problem_from_affinity,
     problem_from_table,
     solve,
@@ -140,3 +142,19 @@ def test_twenty_tasks_solve_without_listing(monkeypatch: pytest.MonkeyPatch) -> 
     assert solution.gap >= 0 and solution.to_dict()["gap"] == solution.gap
     hoa = problem_from_table(pair_table(20, rng), budget=10.0, approx="hoa")
     assert isinstance(hoa, ImplicitProblem)
+
+
+def test_expanded_hoa_problem_is_the_hoa_table() -> None:
+    table = pair_table(5, np.random.default_rng(9))
+    listed = hoa_problem(table, budget=2.0).expand()
+    from_table = problem_from_table(hoa_table(table), budget=2.0)
+    assert [c.name for c in listed.candidates] == [c.name for c in from_table.candidates]
+    for mine, theirs in zip(listed.candidates, from_table.candidates, strict=True):
+        assert mine.cost == pytest.approx(theirs.cost)
+        assert dict(mine.values) == pytest.approx(dict(theirs.values))
+
+
+def test_hoa_refuses_a_cost_that_is_not_encoder_plus_heads() -> None:
+    table = pair_table(4, np.random.default_rng(10))
+    with pytest.raises(TableError, match="encoder"):
+        hoa_problem(table, budget=2.0, cost=lambda names: len(names) ** 2)
