@@ -4,6 +4,7 @@ problem, refusals with a message, never listing a large problem."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from mtlgroup.selection import (
     hoa_table,
     problem_from_affinity,
     problem_from_table,
+    read_loss_table,
     solve,
     solve_milp,
 )
@@ -158,3 +160,28 @@ def test_hoa_refuses_a_cost_that_is_not_encoder_plus_heads() -> None:
     table = pair_table(4, np.random.default_rng(10))
     with pytest.raises(TableError, match="encoder"):
         hoa_problem(table, budget=2.0, cost=lambda names: len(names) ** 2)
+
+
+def test_select_cli_stays_implicit_and_reports_the_gap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    import mtlgroup.cli.select  # noqa: F401  (registers the command)
+    from mtlgroup.cli.app import app
+
+    monkeypatch.setattr(implicit_module, "IMPLICIT_FROM", 4)  # a small table counts as large
+    monkeypatch.setattr(ImplicitProblem, "expand", lambda self, max_bytes=None: 1 / 0)
+    import mtlgroup.selection.solvers as solvers
+
+    called = []
+    monkeypatch.setattr(solvers, "solve_colgen",
+                        lambda problem, **kw: called.append(problem) or solve_colgen(problem, **kw))
+    path = pair_table(5, np.random.default_rng(11)).write_csv(tmp_path / "pairs.csv")
+    result = CliRunner().invoke(app, ["select", str(path), "--approx", "hoa", "--budget", "2",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["gap"] == 0.0 and isinstance(called[0], ImplicitProblem)
+    listed = problem_from_table(hoa_table(read_loss_table(path)), budget=2.0)
+    assert payload["objective"] == pytest.approx(solve_milp(listed).objective)
