@@ -336,6 +336,8 @@ class JointAffinityEstimator(Estimator):
         affinity = Affinity.from_csv(context.out / estimate["affinity"])
         groups = problem_from_affinity(affinity.tasks, affinity.matrix,
                                        max_groups=len(affinity.tasks))
+        if not isinstance(groups, SelectionProblem):  # ≥ 16 tasks: implicit (§1.6); each
+            groups = groups.expand()  # group is re-costed below, so list them (or refuse)
         costed = tuple(Candidate(c.name, context.cost_of(parse_candidate(c.name)), c.values)
                        for c in groups.candidates)
         return [SelectionProblem(groups.tasks, costed, budget, "max") for budget in budgets]
