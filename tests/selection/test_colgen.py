@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from selection_strategies import problems
 
 from mtlgroup.selection import (
     Candidate,
@@ -185,3 +187,12 @@ def test_select_cli_stays_implicit_and_reports_the_gap(
     assert payload["gap"] == 0.0 and isinstance(called[0], ImplicitProblem)
     listed = problem_from_table(hoa_table(read_loss_table(path)), budget=2.0)
     assert payload["objective"] == pytest.approx(solve_milp(listed).objective)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_tasks=5, max_candidates=8, ties=True))
+def test_colgen_on_random_listed_problems_matches_brute_force(problem: SelectionProblem) -> None:
+    exact = solve(problem, "brute")
+    mine = solve_colgen(problem)
+    assert mine.gap == 0.0 and mine.objective == pytest.approx(exact.objective, abs=1e-9)
+    assert mine.cost <= problem.budget + 1e-9

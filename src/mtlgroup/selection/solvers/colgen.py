@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -212,50 +212,69 @@ class _Master:
 
     # -- the LP ------------------------------------------------------------------------------
 
-    def solve_lp(self, phase_one: bool) -> tuple[float, Duals] | None:
-        """LP value and duals; ``None`` if infeasible. Phase one: least cost of a cover."""
+    def solve_lp(self, phase_one: bool, penalty: float) -> tuple[float, Duals, float]:
+        """LP value, duals and the artificial cover left. Phase two: every task may also be
+        covered by an artificial column costing ``penalty`` (so the LP is always feasible while
+        the columns that serve only part of a network are still missing). Phase one: the least
+        cost of covering every task at least once (budget ignored)."""
         from scipy.optimize import linprog
-        from scipy.sparse import csr_matrix
+        from scipy.sparse import csr_matrix, hstack, identity
 
         n = len(self.problem.tasks)
-        served = np.array([s for _, s in self.columns]).T.astype(float)  # [n, columns]
+        served = csr_matrix(np.array([s for _, s in self.columns]).T.astype(float))
         costs = np.array([self.networks[k].candidate.cost for k, _ in self.columns])
+        if phase_one:
+            result = linprog(costs, A_ub=-served, b_ub=-np.ones(n), bounds=(0, None),
+                             method="highs")
+            self._check(result)
+            return float(result.fun), Duals(-np.asarray(result.ineqlin.marginals), 1.0,
+                                            0.0), 0.0
         values = np.array([float(np.where(s, self.networks[k].losses, 0.0).sum())
                            for k, s in self.columns])
         budget = self.problem.budget
-        limited = not phase_one and np.isfinite(budget)
-        result = linprog(costs if phase_one else values,
-                         A_ub=csr_matrix(costs[None, :]) if limited else None,
+        limited = bool(np.isfinite(budget))
+        cover = hstack([served, identity(n, format="csr")]).tocsr()
+        spend = csr_matrix(np.append(costs, np.zeros(n))[None, :])
+        result = linprog(np.append(values, np.full(n, penalty)),
+                         A_ub=spend if limited else None,
                          b_ub=[budget * (1 + REL_TOL)] if limited else None,
-                         A_eq=csr_matrix(served), b_eq=np.ones(n), bounds=(0, None),
-                         method="highs")
-        if result.status == 2:
-            return None
+                         A_eq=cover, b_eq=np.ones(n), bounds=(0, None), method="highs")
+        self._check(result)
+        mu = -float(result.ineqlin.marginals[0]) if limited else 0.0
+        artificial = float(result.x[len(costs):].sum())
+        return (float(result.fun) - penalty * artificial,
+                Duals(np.asarray(result.eqlin.marginals, dtype=float), max(mu, 0.0), 1.0),
+                artificial)
+
+    @staticmethod
+    def _check(result: Any) -> None:
         if result.status != 0:
             raise RuntimeError(f"column generation: the LP failed ({result.message})")
-        mu = 1.0 if phase_one else (-float(result.ineqlin.marginals[0]) if limited else 0.0)
-        return float(result.fun), Duals(np.asarray(result.eqlin.marginals, dtype=float),
-                                        max(mu, 0.0), 0.0 if phase_one else 1.0)
 
     def generate(self, clock: Clock) -> float:
         """Columns until none has a negative reduced cost; the LP bound (min form)."""
-        phase_one, covered = False, 0.0
+        scale = 1.0 + float(np.abs(self.listed_losses[np.isfinite(self.listed_losses)]).max()
+                            if np.isfinite(self.listed_losses).any() else 0.0)
+        scale += sum(float(np.abs(p.family.matrix).max()) for p in self.pricers)
+        penalty = 1e3 * scale * len(self.problem.tasks)
+        phase_one, raised = False, 0
         for _ in range(_MAX_ROUNDS):
             clock.check()
-            solved = self.solve_lp(phase_one)
-            if solved is None:  # no cover within the budget yet: find the cheapest covers
-                if covered:
-                    raise InfeasibleError(covered, self.problem.budget)
-                phase_one = True
-                continue
-            value, duals = solved
+            value, duals, artificial = self.solve_lp(phase_one, penalty)
             self.duals = duals
-            if not self.price(duals, -_tolerance(value), clock):
-                if not phase_one:
-                    return value - self.penalty()
+            if self.price(duals, -_tolerance(value), clock):
+                continue
+            if phase_one:  # the cheapest cover is known
                 if value > self.problem.budget and not close(value, self.problem.budget):
                     raise InfeasibleError(value, self.problem.budget)
-                phase_one, covered = False, value
+                phase_one = False
+                if raised == 3:  # coverable within the budget, yet not in the LP
+                    raise RuntimeError("column generation: artificial columns remain")
+                penalty, raised = penalty * 1e3, raised + 1
+            elif artificial > 1e-9:  # infeasible, or the penalty too small: find out which
+                phase_one = True
+            else:
+                return value - self.penalty()
         raise RuntimeError(f"column generation did not converge in {_MAX_ROUNDS} rounds")
 
     def price(self, duals: Duals, below: float, clock: Clock) -> bool:
