@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from select_helpers import run, run_json
 
 import mtlgroup.cli.select  # noqa: F401  (registers the command)
-from mtlgroup.cli.app import app
 from mtlgroup.cli.select import parse_budgets
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "standley2020"
 VAL, TEST, EARLY = (str(DATA / f"setting1_{s}.csv") for s in ("val", "test", "early"))
 EXPECTED = {(r["method"], float(r["budget"])): r
             for r in csv.DictReader((DATA / "setting1_expected.csv").open())}
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, ["select", *args])
-
-
-def run_json(*args: str):
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def test_one_budget_prints_the_contract_fields() -> None:

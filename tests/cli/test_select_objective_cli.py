@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from select_helpers import run, run_json
 
 import mtlgroup.cli.select  # noqa: F401  (registers the command)
-from mtlgroup.cli.app import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "standley2020"
 VAL, TEST = (str(DATA / f"setting1_{s}.csv") for s in ("val", "test"))
@@ -21,16 +19,6 @@ def losses(path: str) -> dict[str, dict[str, float]]:
     for row in csv.DictReader(open(path)):
         table.setdefault(row["network"], {})[row["task"]] = float(row["loss"])
     return table
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, ["select", *args])
-
-
-def run_json(*args: str):
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("approx", [None, "hoa"])

@@ -236,7 +236,7 @@ def _refine_run(context: RunContext, train: Callable[[list[str]], Losses],
                 max_trainings: int | None) -> Refinement:
     """:func:`refine` on the run's estimate, each round selecting as the ``select`` stage does
     (:func:`~mtlgroup.pipeline.stages.selection_problems` on the current table)."""
-    from mtlgroup.pipeline.stages import _canonical_name, select_row, selection_problems
+    from mtlgroup.pipeline.stages import _canonical_name, select_rows, selection_problems
     from mtlgroup.selection import read_loss_table
 
     estimate = context.load("estimate")
@@ -244,7 +244,7 @@ def _refine_run(context: RunContext, train: Callable[[list[str]], Losses],
     def solve(table: LossTable) -> list[BudgetRow]:
         table.write_csv(context.out / REFINED_TABLE)
         problems = selection_problems(context, {**estimate, "table": REFINED_TABLE})
-        return [select_row(problem, context.solver) for problem in problems]
+        return select_rows(problems, context.solver)  # as the select stage: one sweep
 
     table = read_loss_table(context.out / estimate["table"])
     _check_listed(context, table)

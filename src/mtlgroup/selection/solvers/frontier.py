@@ -32,6 +32,7 @@ import numpy as np
 from mtlgroup.selection.problem import InfeasibleError, SelectionError, SelectionProblem, Solution
 from mtlgroup.selection.ranking import close, make_solution, within_budget
 from mtlgroup.selection.solvers.clock import Clock
+from mtlgroup.selection.solvers.partition_dp import lowest_blocks
 
 MAX_TASKS = 16
 """Beyond this many tasks the ``3^n`` block pairs are out of reach (auto never asks for it)."""
@@ -89,21 +90,14 @@ class CoverFrontier:
         held = 0
         for served in range(1, 1 << n):
             clock.check()
-            lowest = served & -served
-            rest = served ^ lowest
             options: list[_Entry] = []
-            sub = rest
-            while True:  # every block holding the lowest task: lowest | (any subset of rest)
-                block = sub | lowest
+            for block in lowest_blocks(served):
                 # a block option is (loss, cost, network); the rest of the cover comes from
                 # the state without the block
                 tails = frontier[served ^ block]
                 for loss, cost, network in blocks[block]:
                     options.extend((cost + t_cost, t_count + 1, loss + t_loss, (*t_nets, network))
                                    for t_cost, t_count, t_loss, t_nets in tails)
-                if sub == 0:
-                    break
-                sub = (sub - 1) & rest
             frontier[served] = _pareto(options, n)
             held += len(frontier[served])
             if max_entries is not None and held > max_entries:

@@ -10,6 +10,7 @@ Practical up to about 10 tasks (the candidates' sub-blocks are enumerated too).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mtlgroup.selection.feasibility import check_feasible
@@ -46,21 +47,14 @@ def solve_partition_dp(problem: SelectionProblem, *, time_limit: float | None = 
     frontier[0] = [_Entry(0.0, 0.0, ())]
     for served in range(1, 1 << n):
         clock.check()
-        lowest = served & -served
-        rest = served ^ lowest
         options: list[_Entry] = []
-        sub = rest
-        while True:  # every block holding the lowest task, i.e. lowest | (any subset of rest)
-            block = sub | lowest
+        for block in lowest_blocks(served):
             for first in blocks[block]:
                 for second in frontier[served ^ block]:
                     cost = first.cost + second.cost
                     if within_budget(cost, problem.budget):
                         options.append(_Entry(first.loss + second.loss, cost,
                                               second.networks + first.networks))
-            if sub == 0:
-                break
-            sub = (sub - 1) & rest
         frontier[served] = _pareto(options)
     matrix = problem.matrix
     best: Rank | None = None
@@ -71,6 +65,19 @@ def solve_partition_dp(problem: SelectionProblem, *, time_limit: float | None = 
     if best is None:  # pragma: no cover - check_feasible guarantees a cover
         raise RuntimeError("partition DP: no feasible selection although the cover fits")
     return make_solution(problem, best.members, "dp")
+
+
+def lowest_blocks(served: int) -> Iterator[int]:
+    """Every block of the task set ``served`` (a bit mask) that holds its lowest task: each
+    partition of ``served`` is then built once, as that block plus a partition of the rest."""
+    lowest = served & -served
+    rest = served ^ lowest
+    sub = rest
+    while True:
+        yield sub | lowest
+        if sub == 0:
+            return
+        sub = (sub - 1) & rest
 
 
 def _block_options(problem: SelectionProblem) -> list[list[_Entry]]:
