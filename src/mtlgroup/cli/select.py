@@ -60,8 +60,8 @@ def select_command(
         "--early table's losses."),
     early: Path | None = typer.Option(None, "--early", help="Early-stopped loss table (ESA)."),
     solver: str = typer.Option(
-        "auto", "--solver", help="auto (default: the fastest exact one for the size), milp, "
-        "bnb, dp, frontier or brute."),
+        "auto", "--solver", help="auto (default: the fastest exact one for the size; column "
+        "generation when subsets are never listed), milp, bnb, dp, frontier, colgen or brute."),
     score_on: Path | None = typer.Option(
         None, "--score-on", help="Loss table of another split (test) to score the choice on."),
     affinity: Path | None = typer.Option(
