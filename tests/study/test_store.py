@@ -264,3 +264,31 @@ def test_a_claim_of_a_dead_process_whose_pid_this_process_reuses_is_stale(store)
     assert store.reset_stale_running() == 1
     assert store.job(specs[0].key).status == "pending"
     assert store.job(specs[1].key).status == "running"
+
+
+def test_opening_retries_while_sqlite_says_the_database_is_locked():
+    # SQLite answers "database is locked" at once (no busy handler) when several processes
+    # switch one new store to WAL together: the open must wait, not fail (a CI run met it).
+    from mtlgroup.study.store import retry_when_busy
+
+    answers = [sqlite3.OperationalError("database is locked")] * 3 + [None]
+    calls = []
+
+    def statement():
+        calls.append(1)
+        answer = answers[len(calls) - 1]
+        if answer is not None:
+            raise answer
+
+    retry_when_busy(statement, timeout=5)
+    assert len(calls) == 4
+
+    def fails(message: str):
+        def statement():
+            raise sqlite3.OperationalError(message)
+        return statement
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # until the timeout
+        retry_when_busy(fails("database is locked"), timeout=0.05)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):  # never retried
+        retry_when_busy(fails("no such table"))

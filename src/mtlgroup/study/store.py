@@ -35,7 +35,7 @@ import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +164,27 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+
+def retry_when_busy(statement: Callable[[], object], timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Run ``statement``, again after a short pause while SQLite says the database is locked.
+
+    Switching a store to WAL needs a lock that SQLite does not wait for through its busy
+    handler (it answers "database is locked" at once, e.g. while another process is creating
+    the same new store), so several processes opening one store at the same moment wait here.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as error:
+            busy = "locked" in str(error) or "busy" in str(error)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.25)
+
 class StudyStore:
     """A study's jobs and results in one SQLite file (created on first use).
 
@@ -184,7 +205,7 @@ class StudyStore:
         )
         try:
             self._connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self._connection.execute("PRAGMA journal_mode = WAL")
+            retry_when_busy(lambda: self._connection.execute("PRAGMA journal_mode = WAL"))
             # WAL + NORMAL: a commit survives a killed process (not a power cut), fast enough.
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._create_schema()
