@@ -35,6 +35,7 @@ def export_command(
     torch module mapping an input batch to {task: output}. Predict with mtlgroup predict DIR
     INPUT."""
     from mtlgroup.export import export_bundle, read_manifest
+    from mtlgroup.study.status import format_bytes
 
     def body() -> None:
         names = [f.strip() for value in formats for f in value.split(",") if f.strip()]
@@ -43,7 +44,7 @@ def export_command(
         manifest = read_manifest(written)
         for entry in manifest["networks"]:
             typer.echo(f"  {entry['name']}: serves {', '.join(entry['serves'])} "
-                       f"(cost {entry['serving_cost']:.2f}, {entry['bytes'] / 1e6:.2f} MB)")
+                       f"(cost {entry['serving_cost']:.2f}, {format_bytes(entry['bytes'])})")
         extra = "".join(f", {name}: {file}" for name, file in manifest["formats"].items())
         typer.echo(f"exported {len(manifest['networks'])} networks for "
                    f"{len(manifest['served_by'])} tasks at budget {budget:g} "

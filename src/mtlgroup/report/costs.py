@@ -105,16 +105,11 @@ class TrainingCosts:
 
 
 def duration(seconds: float | None) -> str:
-    """``42 s``, ``3 min 05 s``, ``2 h 03 min`` (``–`` without a value).
+    """:func:`~mtlgroup.study.status.format_seconds`, ``–`` without a value.
 
-    >>> duration(42.4), duration(185), duration(7380)
-    ('42 s', '3 min 05 s', '2 h 03 min')
+    >>> duration(42.4), duration(185), duration(None)
+    ('42.4 s', '3 min 05 s', '–')
     """
-    if seconds is None:
-        return "–"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+    from mtlgroup.study.status import format_seconds
+
+    return "–" if seconds is None else format_seconds(seconds)

@@ -515,17 +515,18 @@ def prune_store(path: str | Path, dry_run: bool = False) -> PruneResult:
 
 
 def format_seconds(seconds: float) -> str:
-    """``4.2 s``, ``3 min 20 s``, ``2 h 05 min``.
+    """``4.2 s``, ``3 min 05 s``, ``2 h 05 min`` (the one duration format of the CLI and the
+    report).
 
     Example:
-        >>> format_seconds(4.21), format_seconds(200), format_seconds(7500)
-        ('4.2 s', '3 min 20 s', '2 h 05 min')
+        >>> format_seconds(4.21), format_seconds(185), format_seconds(7500)
+        ('4.2 s', '3 min 05 s', '2 h 05 min')
     """
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(int(round(seconds)), 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s"
+        return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
 
