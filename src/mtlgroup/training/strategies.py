@@ -10,7 +10,7 @@ task group updates, :mod:`mtlgroup.affinity.stgu`) plug in here through :data:`S
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -20,6 +20,11 @@ from mtlgroup.data.base import Batch
 from mtlgroup.registry import Registry
 from mtlgroup.tasks import TaskSet
 from mtlgroup.training.losses import task_losses
+
+
+LossObserver = Callable[[Mapping[str, Tensor]], None]
+"""Sees a step's per-task losses (graph attached) before the update; see
+:meth:`UpdateStrategy.add_loss_observer`."""
 
 
 class UpdateStrategy(ABC):
@@ -33,6 +38,24 @@ class UpdateStrategy(ABC):
 
     def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, tasks: TaskSet) -> None:
         """Called once before training starts."""
+
+    def end_epoch(self) -> None:
+        """Called by the trainer after each pass over the training split (epoch-based
+        strategies such as DWA roll their loss history here)."""
+
+    def add_loss_observer(self, observer: LossObserver) -> None:
+        """Call ``observer(losses)`` with the graph-carrying per-task losses of the first
+        forward pass of every step, before any backward pass (a lookahead probe reuses them
+        instead of running a forward pass of its own)."""
+        self.__dict__.setdefault("_loss_observers", []).append(observer)
+
+    def forward_losses(self, model: nn.Module, batch: Batch, tasks: TaskSet) -> dict[str, Tensor]:
+        """Every task's loss on ``batch`` at the current weights, shown to the loss observers.
+        Strategies compute their step's first forward pass through this."""
+        losses = task_losses(model(batch.inputs), batch, tasks)
+        for observer in self.__dict__.get("_loss_observers", ()):
+            observer(losses)
+        return losses
 
     @abstractmethod
     def step(
@@ -59,7 +82,7 @@ class JointStrategy(UpdateStrategy):
         weights: Mapping[str, float] | None = None,
     ) -> dict[str, Tensor]:
         optimizer.zero_grad(set_to_none=True)
-        losses = task_losses(model(batch.inputs), batch, tasks)
+        losses = self.forward_losses(model, batch, tasks)
         total = sum(
             (loss * (weights.get(t, 1.0) if weights else 1.0) for t, loss in losses.items()),
             start=torch.zeros((), device=batch.inputs.device),

@@ -222,6 +222,8 @@ class Trainer:
                             )
                     if state.step >= total_steps or stopped_early:
                         break
+                else:
+                    self.strategy.end_epoch()
 
         if best.state:
             model.load_state_dict(best.state)
