@@ -143,6 +143,9 @@ class TrainingConfig(Section):
 
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
+    budget_unit: Literal["batches", "optimizer_steps"] = Field(
+        "batches", description="what max_steps and epochs count"
+    )
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-3, description="positive and finite")

@@ -90,7 +90,9 @@ def training_options(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
             values[f.name] = float(value)
         elif declared.startswith("dict[str, float]"):
             values[f.name] = {str(k): float(v) for k, v in value.items()}
-    return {k: v for k, v in values.items() if k not in _RUN_ONLY_FIELDS}
+    # result_defining leaves out new fields at their defaults (budget_unit): old keys stay
+    defining = config.result_defining()
+    return {k: v for k, v in values.items() if k in defining and k not in _RUN_ONLY_FIELDS}
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,6 +263,8 @@ class JobOutcome:
     relative cost (ALGORITHMS §7) is computed from them when tables are exported, against the
     study's reference network. ``worker`` names the process (``host:pid``) and
     ``data_cache_hit`` says whether it reused data it had loaded for an earlier job.
+    ``batches`` and ``optimizer_steps`` are the training's two counts (see
+    :class:`~mtlgroup.training.TrainResult`; 0 in outcomes stored before they existed).
     """
 
     network: str
@@ -273,6 +277,8 @@ class JobOutcome:
     wall_time: float
     steps: int = 0
     total_steps: int = 0
+    batches: int = 0
+    optimizer_steps: int = 0
     best_step: int = 0
     stopped_early: bool = False
     device: str = "cpu"
@@ -333,6 +339,8 @@ class JobOutcome:
             wall_time=wall_time,
             steps=result.steps,
             total_steps=result.total_steps,
+            batches=result.batches,
+            optimizer_steps=result.optimizer_steps,
             best_step=result.best_step,
             stopped_early=result.stopped_early,
             device=result.device,

@@ -20,8 +20,12 @@ class TrainResult:
         val, test: per-task loss and metrics of the restored best-validation weights.
         early_val: per-task validation scores after ``early_fraction`` of the training budget
             (the ESA table), or ``None`` if not recorded.
-        best_step: optimizer step of the restored weights.
-        steps: optimizer steps taken; ``total_steps`` the planned budget.
+        best_step: batch (counted from 1) after which the restored weights were kept.
+        steps: batches trained, as ever (kept for old results; the same as ``batches``).
+        batches, optimizer_steps: batches trained and optimizer steps taken. They differ
+            under group-sequential strategies (STGU takes one step per task group); compare
+            strategies on both (ALGORITHMS §3). Results saved before they existed load as 0.
+        total_steps: the planned budget, in the configuration's ``budget_unit``.
         stopped_early: patience ran out before the budget was spent.
         history: one record per validation: step, mean train loss since the last one, val total.
         wall_time: seconds spent in :meth:`Trainer.fit`.
@@ -35,6 +39,8 @@ class TrainResult:
     best_step: int = 0
     steps: int = 0
     total_steps: int = 0
+    batches: int = 0
+    optimizer_steps: int = 0
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
     wall_time: float = 0.0

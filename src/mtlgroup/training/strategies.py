@@ -19,8 +19,8 @@ from torch import Tensor, nn
 from mtlgroup.data.base import Batch
 from mtlgroup.registry import Registry
 from mtlgroup.tasks import TaskSet
+from mtlgroup.training.budget import Budget
 from mtlgroup.training.losses import task_losses
-
 
 LossObserver = Callable[[Mapping[str, Tensor]], None]
 """Sees a step's per-task losses (graph attached) before the update; see
@@ -35,6 +35,13 @@ class UpdateStrategy(ABC):
     """
 
     name: str = "abstract"
+    budget: Budget | None = None
+    """The run's planned length, set by :meth:`set_budget` (``None`` outside a trainer)."""
+
+    def set_budget(self, budget: Budget) -> None:
+        """Called by the trainer just before :meth:`setup`, so that a strategy whose schedule
+        depends on the run's length (STGU's warm-up) can read :attr:`budget` there."""
+        self.budget = budget
 
     def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, tasks: TaskSet) -> None:
         """Called once before training starts."""

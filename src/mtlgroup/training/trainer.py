@@ -23,6 +23,7 @@ from mtlgroup.data.base import MultiTaskData, steps_per_epoch
 from mtlgroup.device import resolve_device
 from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.progress import progress_bar
+from mtlgroup.training.budget import BUDGET_UNITS, Budget, BudgetUnit, StepCounter
 from mtlgroup.training.callbacks import Callback, TrainState
 from mtlgroup.training.losses import check_finite, evaluate, total_loss
 from mtlgroup.training.result import TrainResult
@@ -36,15 +37,21 @@ TRAINER_VERSION = "1"
 class TrainConfig:
     """Hyper-parameters of one training.
 
-    The budget is ``max_steps`` optimizer steps if given, else ``epochs`` passes over the
-    training split. Validation runs every ``eval_every`` steps (default: once per epoch) and
-    at the end; ``patience`` validations without improvement stop training early, and the
-    best-validation weights are restored. ``early_fraction`` of the budget in, the validation
-    losses are recorded as the ESA ("early") table.
+    The budget is ``max_steps`` if given, else ``epochs`` times the batches in an epoch, both
+    counted in ``budget_unit``: ``"batches"`` (default) or ``"optimizer_steps"`` (the same for
+    one step per batch; STGU takes one per task group). With ``"optimizer_steps"`` a batch is
+    never cut short, so the last one may take the count past the budget by fewer steps than it
+    takes (the result records both counts). Validation runs every ``eval_every`` units (default:
+    as many as an epoch has batches) and at the end; the learning-rate schedule,
+    ``early_fraction`` and the progress bar count the same unit. ``patience`` validations
+    without improvement stop training early, and the best-validation weights are restored.
+    ``early_fraction`` of the budget in, the validation losses are recorded as the ESA
+    ("early") table.
     """
 
     epochs: int = 10
     max_steps: int | None = None
+    budget_unit: BudgetUnit = "batches"
     batch_size: int = 64
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = 1e-3
@@ -71,6 +78,7 @@ class TrainConfig:
             "early_fraction": self.early_fraction is None or 0 < self.early_fraction <= 1,
             "optimizer": self.optimizer in ("adam", "sgd"),
             "schedule": self.schedule in ("constant", "cosine", "step"),
+            "budget_unit": self.budget_unit in BUDGET_UNITS,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -84,8 +92,13 @@ class TrainConfig:
         return asdict(self)
 
     def result_defining(self) -> dict[str, Any]:
-        """The fields that change what training produces (not device or progress display)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("device", "progress")}
+        """The fields that change what training produces (not device or progress display).
+
+        ``budget_unit`` only when it is not the default: configurations from before it existed
+        (whose hashes are study job keys) keep their record."""
+        left_out = ("device", "progress") + (("budget_unit",) if self.budget_unit == "batches"
+                                             else ())
+        return {k: v for k, v in self.to_dict().items() if k not in left_out}
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -172,16 +185,24 @@ class Trainer:
         early_val = None
         stale_evaluations, running_loss, running_steps = 0, 0.0, 0
         stopped_early = False
+        # The schedule counts the budget's unit: after each optimizer step (the counter's hook)
+        # or after each batch.
+        per_step = (scheduler.step if scheduler is not None and cfg.budget_unit == "optimizer_steps"
+                    else None)
+        counter = StepCounter(optimizer, cfg.budget_unit, per_step)
         model.train()
+        self.strategy.set_budget(Budget(total_steps, cfg.budget_unit))
         self.strategy.setup(model, optimizer, task_set)
         for callback in self.callbacks:
             callback.on_train_begin(state)
 
         with progress_bar(total_steps, f"training {'+'.join(names)}", cfg.progress) as advance:
-            while state.step < total_steps and not stopped_early:
+            while counter.done < total_steps and not stopped_early:
                 state.epoch += 1
+                epoch_start = counter.done
                 for batch in data.train.batches(cfg.batch_size, True, generator, names):
-                    state.step += 1
+                    spent = counter.done  # of the budget, before this batch
+                    state.step = counter.batches = state.step + 1
                     state.batch = batch.to(device)
                     for callback in self.callbacks:
                         callback.on_step_begin(state)
@@ -189,23 +210,27 @@ class Trainer:
                         model, state.batch, optimizer, task_set, cfg.loss_weights
                     )
                     running_loss += check_finite(losses, state.step)
-                    if scheduler is not None:
+                    if scheduler is not None and per_step is None:
                         scheduler.step()
                     state.losses = losses
                     running_steps += 1
                     for callback in self.callbacks:
                         callback.on_step_end(state)
-                    advance(1)
+                    advance(counter.done - spent)
 
+                    # In optimizer steps a batch may advance by several: test crossings.
                     scores = None
-                    if state.step == early_step:
+                    if spent < early_step <= counter.done:
                         scores = early_val = validate()
-                    if state.step % eval_every == 0 or state.step == total_steps:
+                    if counter.done // eval_every > spent // eval_every or (
+                        counter.done >= total_steps
+                    ):
                         scores = scores or validate()
                         val_total = total_loss(scores)
                         history.append(
                             {
                                 "step": state.step,
+                                "optimizer_steps": counter.optimizer_steps,
                                 "train_loss": running_loss / max(running_steps, 1),
                                 "val_total": val_total,
                             }
@@ -220,10 +245,16 @@ class Trainer:
                             stopped_early = cfg.patience is not None and (
                                 stale_evaluations >= cfg.patience
                             )
-                    if state.step >= total_steps or stopped_early:
+                    if counter.done >= total_steps or stopped_early:
                         break
                 else:
                     self.strategy.end_epoch()
+                    if counter.done == epoch_start:  # the budget would never be reached
+                        raise RuntimeError(
+                            f"{type(self.strategy).__name__} took no optimizer step in an epoch:"
+                            " a budget in optimizer steps cannot be spent"
+                        )
+        counter.close()
 
         if best.state:
             model.load_state_dict(best.state)
@@ -239,6 +270,8 @@ class Trainer:
             best_step=best.step,
             steps=state.step,
             total_steps=total_steps,
+            batches=state.step,
+            optimizer_steps=counter.optimizer_steps,
             stopped_early=stopped_early,
             history=history,
             wall_time=time.perf_counter() - started,
