@@ -51,6 +51,7 @@ from mtlgroup.affinity.steps import (
 from mtlgroup.data.base import Batch
 from mtlgroup.tasks import TaskSet
 from mtlgroup.training.losses import task_losses
+from mtlgroup.training.parameters import shared_parameters  # re-exported (moved to training)
 
 logger = logging.getLogger(__name__)
 
@@ -94,25 +95,6 @@ class ProbeOutcome:
         cos[zero, :] = float("nan")
         cos[:, zero] = float("nan")
         return cos
-
-
-def shared_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The model's trainable shared parameters by name: ``model.shared_parameters()`` if it has
-    that method (:class:`~mtlgroup.models.MultiTaskNet`), else those of ``model.encoder``."""
-    declared, encoder = getattr(model, "shared_parameters", None), getattr(model, "encoder", None)
-    if declared is not None:
-        chosen = {id(p) for p in declared()}
-    elif isinstance(encoder, nn.Module):
-        chosen = {id(p) for p in encoder.parameters()}
-    else:
-        raise TypeError(
-            f"{type(model).__name__} exposes neither shared_parameters() nor an 'encoder' "
-            "module: a lookahead probe needs to know which parameters the tasks share"
-        )
-    named = {n: p for n, p in model.named_parameters() if id(p) in chosen and p.requires_grad}
-    if not named:
-        raise ValueError(f"{type(model).__name__} has no trainable shared parameters to probe")
-    return named
 
 
 def probe(

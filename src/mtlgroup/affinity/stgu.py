@@ -50,7 +50,8 @@ from torch import Tensor, nn
 from mtlgroup.affinity.proximal import Groups, ProximalAffinityTracker, group_tasks, singletons
 from mtlgroup.data.base import Batch
 from mtlgroup.tasks import TaskSet
-from mtlgroup.training.losses import task_losses
+from mtlgroup.training.losses import measure_losses, task_losses
+from mtlgroup.training.parameters import task_parameters as _head_parameters
 from mtlgroup.training.strategies import UpdateStrategy, register_strategy
 
 
@@ -170,31 +171,6 @@ class SelectiveGroupStrategy(UpdateStrategy):
         if found is not None and found != self.groups_:
             self.groups_ = found
             self.groups_history_.append((self.steps_, list(found)))
-
-
-@torch.no_grad()
-def measure_losses(model: nn.Module, batch: Batch, tasks: TaskSet) -> dict[str, Tensor]:
-    """Every task's loss on ``batch`` in the model's current mode, leaving normalisation buffers
-    (running statistics) exactly as they were."""
-    saved = {k: v.clone() for k, v in model.named_buffers()}
-    try:
-        return task_losses(model(batch.inputs), batch, tasks)
-    finally:
-        for name, buffer in model.named_buffers():
-            buffer.copy_(saved[name])
-
-
-def _head_parameters(model: nn.Module, task: str) -> Iterable[nn.Parameter]:
-    declared = getattr(model, "task_parameters", None)
-    if declared is not None:
-        return declared(task)
-    heads = getattr(model, "heads", None)
-    if isinstance(heads, nn.ModuleDict) and task in heads:
-        return heads[task].parameters()
-    raise TypeError(
-        f"{type(model).__name__} exposes neither task_parameters(task) nor a 'heads' ModuleDict: "
-        "selective group updates need to know each task's own parameters"
-    )
 
 
 def _floats(losses: Mapping[str, Tensor]) -> dict[str, float]:

@@ -80,3 +80,15 @@ def evaluate(
 def total_loss(scores: Mapping[str, Mapping[str, float]]) -> float:
     """Unweighted sum of per-task losses (ALGORITHMS §6)."""
     return float(sum(s["loss"] for s in scores.values() if "loss" in s))
+
+
+@torch.no_grad()
+def measure_losses(model: nn.Module, batch: Batch, tasks: TaskSet) -> dict[str, Tensor]:
+    """Every task's loss on ``batch`` in the model's current mode, leaving normalisation buffers
+    (running statistics) exactly as they were (a measurement after a step, not a training pass)."""
+    saved = {k: v.clone() for k, v in model.named_buffers()}
+    try:
+        return task_losses(model(batch.inputs), batch, tasks)
+    finally:
+        for name, buffer in model.named_buffers():
+            buffer.copy_(saved[name])
