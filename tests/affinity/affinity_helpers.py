@@ -51,3 +51,11 @@ def assert_same_tensors(a: dict, b: dict) -> None:
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def dropout_network(data: MultiTaskData, seed: int = 0) -> nn.Module:
+    """The standard network with dropout on the shared features (new masks at every call)."""
+    torch.manual_seed(seed)
+    model = make_network(data.tasks, data.input_shape, size=0.25)
+    model.encoder = nn.Sequential(model.encoder, nn.Dropout(0.5))
+    return model.train()

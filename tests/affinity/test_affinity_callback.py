@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from affinity_helpers import FinalState, assert_same_tensors, quick_config, small_network
+from affinity_helpers import (
+    FinalState,
+    assert_same_tensors,
+    dropout_network,
+    quick_config,
+    small_network,
+)
 
-from mtlgroup.affinity import LookaheadProbe
+from mtlgroup.affinity import LookaheadProbe, SelectiveGroupStrategy, probe
 from mtlgroup.affinity.callback import RunningMean
-from mtlgroup.training import Trainer
+from mtlgroup.training import Callback, Trainer, TrainState
 
 
 def _train(data, callbacks, **config):
@@ -30,6 +36,7 @@ def test_probes_do_not_change_the_trajectory(synthetic, config, probe_options):
     probe = LookaheadProbe(**probe_options)
     probed = _train(synthetic, [probe], **config)
     assert probe.n_probes_ == len(range(1, 13, probe_options["every"]))
+    assert probe.reused_forward_ == probe.n_probes_ - 1  # the step's own forward pass
     assert_same_tensors(plain.model, probed.model)  # weights and BatchNorm statistics
     assert_same_tensors(plain.optimizer, probed.optimizer)
 
@@ -62,3 +69,33 @@ def test_running_mean_skips_nan_per_entry():
     result = mean.mean()
     assert result[0, 0] == 2.0 and result[0, 1] == 5.0 and result[1, 0] == 2.0
     assert np.isnan(result[1, 1])
+
+
+class _OwnProbes(Callback):
+    """Runs the standalone :func:`probe` at every step, before the callbacks after it."""
+
+    def __init__(self, **options):
+        self.options, self.outcomes = options, []
+
+    def on_step_begin(self, state: TrainState) -> None:
+        self.outcomes.append(probe(state.model, state.batch, state.tasks, state.optimizer,
+                                   **self.options))
+
+
+@pytest.mark.parametrize("step", ["sgd", "optimizer"])
+def test_the_reused_forward_pass_measures_what_a_probe_of_its_own_does(synthetic, step):
+    own, reused = _OwnProbes(step=step), LookaheadProbe(every=1, step=step)
+    Trainer(quick_config(max_steps=3), [own, reused]).fit(dropout_network(synthetic), synthetic)
+    assert reused.reused_forward_ == 2  # steps 2 and 3 (step 1 checks the strategy)
+    mean = {kind: np.nanmean([getattr(o, name)().numpy() for o in own.outcomes], axis=0)
+            for kind, name in (("tag", "lookahead_affinity"), ("tag1", "first_order_affinity"))}
+    np.testing.assert_allclose(reused.lookahead_affinity().matrix, mean["tag"], atol=1e-5)
+    np.testing.assert_allclose(reused.first_order_affinity().matrix, mean["tag1"], atol=1e-5)
+
+
+def test_a_strategy_that_hides_its_losses_is_still_probed(synthetic):
+    """STGU computes its losses without ``forward_losses``: every probe runs on its own."""
+    probe_cb = LookaheadProbe(every=2)
+    Trainer(quick_config(max_steps=6), [probe_cb], SelectiveGroupStrategy(warmup=100)).fit(
+        small_network(synthetic), synthetic)
+    assert probe_cb.n_probes_ == 3 and probe_cb.reused_forward_ == 0

@@ -1,11 +1,20 @@
 """The lookahead probe as a trainer callback: TAG and gradient-cosine affinities from one run.
 
 Every ``every`` steps (at steps 1, 1 + every, 1 + 2·every, …, so even a short run is probed)
-:class:`LookaheadProbe` runs :func:`~mtlgroup.affinity.lookahead.probe` on the step's batch
-*before* the update (``on_step_begin``) and accumulates
+:class:`LookaheadProbe` probes the step's batch *before* the update and accumulates
 
-- the lookahead affinity ``Z[i, j]`` (ALGORITHMS §2), mean over probes, and
+- the lookahead affinity ``Z[i, j]`` (ALGORITHMS §2), mean over probes (exact TAG),
+- its first-order approximation ``⟨θ − θ'_i, g_j⟩ / L_j`` from the same gradients, and
 - the gradient cosine ``cos(g_i, g_j)`` (the CS baseline), mean over the same probes.
+
+Forward reuse: the probe registers a loss observer on the trainer's strategy
+(:meth:`~mtlgroup.training.UpdateStrategy.add_loss_observer`), so the step's own forward pass
+gives the "before" losses and the graph for the per-task gradients
+(:func:`~mtlgroup.affinity.lookahead.probe_losses`); the RNG state saved in ``on_step_begin``
+replays that pass's dropout masks in the lookahead passes. Without a strategy on the
+:class:`~mtlgroup.training.TrainState` (a loop of your own), with one that does not show its
+losses, and at the first probe (until the strategy has shown them once), the probe runs
+:func:`~mtlgroup.affinity.lookahead.probe` (a forward pass of its own) in ``on_step_begin``.
 
 Entries a probe cannot define (a target with no labelled sample in the batch, a zero gradient)
 are left out of that entry's mean. The probe changes neither the trajectory nor BatchNorm
@@ -29,17 +38,22 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from torch import Tensor
 
-from mtlgroup.affinity.lookahead import probe
+from mtlgroup.affinity.lookahead import ProbeOutcome, RngState, probe, probe_losses
 from mtlgroup.affinity.matrix import Affinity, History
 from mtlgroup.affinity.steps import STEP_RULES, StepRule
 from mtlgroup.training.callbacks import Callback, TrainState
 
 if TYPE_CHECKING:
     from mtlgroup.training.result import TrainResult
+
+
+_KINDS = ("tag", "tag1", "cs")  # exact TAG, first-order TAG, gradient cosine
 
 
 class RunningMean:
@@ -75,13 +89,16 @@ class LookaheadProbe(Callback):
         step: lookahead step rule, ``"sgd"`` (default) or ``"optimizer"``.
         divide_by_lr: divide each probe's ``Z`` by the learning rate (the released TAG code
             does; it rescales without changing groupings).
-        lookahead: compute lookahead losses (``False`` for a cosine-only probe: cheaper).
+        lookahead: compute lookahead losses (``False``: cosines and first-order TAG only, from
+            the gradients; cheaper).
         batched: evaluate the ``n`` lookaheads in one ``vmap``-ed pass (``True``), in a loop
             (``False``), or ``None``: ``vmap`` except on the CPU, where the loop is faster.
 
     Attributes (after training):
         tasks_: the probed tasks; ``n_probes_``: probes taken; ``probe_seconds_``: time spent
-        in probes; ``lookahead_history_``, ``cosine_history_``: see the module docstring.
+        in probes; ``reused_forward_``: probes that reused the step's forward pass;
+        ``lookahead_history_``, ``first_order_history_``, ``cosine_history_``: see the module
+        docstring.
     """
 
     def __init__(
@@ -102,17 +119,23 @@ class LookaheadProbe(Callback):
         self.lookahead = lookahead
         self.batched = batched
         self.tasks_: tuple[str, ...] = ()
+        self._observing: Any = None  # the strategy this probe's loss observer is registered on
+        self._shows_losses = False  # ... and whether it has called the observer yet
+        self._checking = False
         self._reset(())
 
     def _reset(self, tasks: tuple[str, ...]) -> None:
         n = len(tasks)
         self.tasks_ = tasks
         self.n_probes_ = 0
+        self.reused_forward_ = 0
         self.probe_seconds_ = 0.0
-        self._lookahead, self._lookahead_window = RunningMean(n), RunningMean(n)
-        self._cosine, self._cosine_window = RunningMean(n), RunningMean(n)
-        self.lookahead_history_: History = []
-        self.cosine_history_: History = []
+        self._means = {kind: (RunningMean(n), RunningMean(n)) for kind in _KINDS}
+        self._histories: dict[str, History] = {kind: [] for kind in _KINDS}
+        self.lookahead_history_ = self._histories["tag"]
+        self.first_order_history_ = self._histories["tag1"]
+        self.cosine_history_ = self._histories["cs"]
+        self._due: tuple[TrainState, RngState] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -126,22 +149,55 @@ class LookaheadProbe(Callback):
 
     def on_train_begin(self, state: TrainState) -> None:
         self._reset(tuple(state.tasks.names))
+        strategy = state.strategy
+        if strategy is not None and strategy is not self._observing:
+            strategy.add_loss_observer(self._observe)
+            self._observing, self._shows_losses = strategy, False
 
     def on_step_begin(self, state: TrainState) -> None:
         if (state.step - 1) % self.every != 0 or state.batch is None:
             return
+        observed = state.strategy is not None and state.strategy is self._observing
+        if observed and self._shows_losses:
+            # The strategy's forward pass comes next: save the RNG its dropout draws from.
+            self._due = (state, RngState.capture(state.batch.inputs.device))
+            return
+        # Until the strategy has shown its losses once (one that computes them otherwise never
+        # will), a probe runs a forward pass of its own: no probe is lost.
+        self._checking = observed
         started = time.perf_counter()
         outcome = probe(
             state.model, state.batch, state.tasks, state.optimizer, self.step,
             lookahead=self.lookahead, batched=self.batched,
         )
+        self._add(outcome, started)
+
+    def _observe(self, losses: Mapping[str, Tensor]) -> None:
+        """Loss observer: the step's first forward pass, before its backward pass."""
+        if self._checking:
+            self._shows_losses, self._checking = True, False
+        if self._due is None:
+            return
+        (state, replay), self._due = self._due, None
+        assert state.batch is not None
+        started = time.perf_counter()
+        outcome = probe_losses(
+            state.model, state.batch, state.tasks, losses, state.optimizer, self.step,
+            lookahead=self.lookahead, batched=self.batched, replay=replay, keep_graph=True,
+        )
+        self.reused_forward_ += 1
+        self._add(outcome, started)
+
+    def on_step_end(self, state: TrainState) -> None:
+        self._checking = False
+
+    def _add(self, outcome: ProbeOutcome, started: float) -> None:
+        matrices = {"tag1": outcome.first_order_affinity(self.divide_by_lr), "cs": outcome.cosine()}
         if self.lookahead:
-            z = outcome.lookahead_affinity(self.divide_by_lr).numpy().astype(float)
-            self._lookahead.add(z)
-            self._lookahead_window.add(z)
-        cos = outcome.cosine().numpy().astype(float)
-        self._cosine.add(cos)
-        self._cosine_window.add(cos)
+            matrices["tag"] = outcome.lookahead_affinity(self.divide_by_lr)
+        for kind, matrix in matrices.items():
+            for mean in self._means[kind]:
+                mean.add(matrix.numpy().astype(float))
         self.n_probes_ += 1
         self.probe_seconds_ += time.perf_counter() - started
 
@@ -154,10 +210,9 @@ class LookaheadProbe(Callback):
         self._record(state.step)
 
     def _record(self, step: int) -> None:
-        for window, history in ((self._lookahead_window, self.lookahead_history_),
-                                (self._cosine_window, self.cosine_history_)):
+        for kind, (_, window) in self._means.items():
             if not window.empty:
-                history.append((step, window.mean()))
+                self._histories[kind].append((step, window.mean()))
                 window.reset()
 
     # -------------------------------------------------------------- results
@@ -166,16 +221,20 @@ class LookaheadProbe(Callback):
         """TAG affinity: mean ``Z`` over the probes (row = source, column = target)."""
         if not self.lookahead:
             raise ValueError("this probe was built with lookahead=False (cosine only)")
-        return self._affinity("tag", self._lookahead, self.lookahead_history_)
+        return self._affinity("tag", "tag")
+
+    def first_order_affinity(self) -> Affinity:
+        """First-order TAG: mean ``⟨θ − θ'_i, g_j⟩ / L_j`` over the probes (method ``tag``,
+        ``settings["first_order"]`` true)."""
+        return self._affinity("tag", "tag1", {**self.settings(), "first_order": True})
 
     def cosine_affinity(self) -> Affinity:
         """CS affinity: mean gradient cosine over the probes (symmetric, unit diagonal)."""
         settings = {k: v for k, v in self.settings().items() if k == "every"}
-        return self._affinity("cs", self._cosine, self.cosine_history_, settings)
+        return self._affinity("cs", "cs", settings)
 
     def _affinity(
-        self, method: str, mean: RunningMean, history: History,
-        settings: dict[str, Any] | None = None,
+        self, method: str, kind: str, settings: dict[str, Any] | None = None,
     ) -> Affinity:
         if self.n_probes_ == 0:
             raise ValueError(
@@ -183,8 +242,8 @@ class LookaheadProbe(Callback):
                 f"1+every, …; every={self.every})"
             )
         return Affinity(
-            self.tasks_, mean.mean(), method=method,
+            self.tasks_, self._means[kind][0].mean(), method=method,
             settings=self.settings() if settings is None else settings,
-            n_probes=self.n_probes_, history=list(history),
+            n_probes=self.n_probes_, history=list(self._histories[kind]),
             extra={"probe_seconds": self.probe_seconds_},
         )

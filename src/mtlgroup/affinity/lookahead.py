@@ -4,7 +4,9 @@ On one batch ``X`` at the current weights ``θ``, :func:`probe` computes
 
 1. every task's loss ``L_j(X; θ)`` and, per source task ``i``, the gradient ``g_i`` of ``L_i``
    with respect to the *shared* parameters only (``torch.autograd.grad``: the training's
-   ``.grad`` buffers are never touched);
+   ``.grad`` buffers are never touched). :func:`probe_losses` starts from losses already
+   computed (the training step's own forward pass, see
+   :class:`~mtlgroup.affinity.callback.LookaheadProbe`), :func:`probe` runs that pass itself;
 2. the lookahead weights ``θ_s − η·g_i`` (or the optimizer's own step, see
    :mod:`mtlgroup.affinity.steps`) stacked over ``i``;
 3. every task's loss at each lookahead: ``torch.func.functional_call`` with the stacked weights,
@@ -16,8 +18,18 @@ On one batch ``X`` at the current weights ``θ``, :func:`probe` computes
 Normalisation layers: every forward pass runs in the model's current mode (the trainer's
 training mode, i.e. BatchNorm uses the batch's statistics, as the TAG paper computes) but on
 *copies* of the buffers, so running statistics and ``num_batches_tracked`` are never changed.
-The global RNG state is saved and restored, so dropout in a probe cannot shift the training's
-random stream either.
+Dropout: the RNG state of the "before" pass is replayed before every lookahead pass, so all of
+them draw the same masks (with ``lr = 0`` the lookahead losses equal the base losses exactly),
+and the RNG is left as it was found, so a probe cannot shift the training's random stream.
+
+Undefined entries: a task whose loss on the batch is zero or not finite (no labelled sample)
+gives a ``NaN`` column as a target and a ``NaN`` row as a source (it has no gradient; under the
+``optimizer`` step rule its "step" would be momentum alone) — its lookahead pass is skipped.
+
+First-order TAG (ALGORITHMS §2): ``Z_{i→j} ≈ ⟨θ − θ'_i, g_j⟩ / L_j`` (``= η·⟨g_i, g_j⟩ / L_j``
+for the ``sgd`` rule), the first-order Taylor expansion of the lookahead, from the gradients
+alone: every probe computes it (:meth:`ProbeOutcome.first_order_affinity`), with or without the
+lookahead passes.
 
 Example:
     >>> import torch
@@ -28,6 +40,8 @@ Example:
     >>> outcome = probe(net, next(data.train.batches(8)), data.tasks, lr=0.01)
     >>> tuple(outcome.lookahead_affinity().shape), tuple(outcome.cosine().shape)
     ((4, 4), (4, 4))
+    >>> tuple(outcome.first_order_affinity().shape)
+    (4, 4)
 """
 
 from __future__ import annotations
@@ -45,8 +59,8 @@ from mtlgroup.affinity.steps import (
     STEP_RULES,
     StepRule,
     learning_rates,
-    optimizer_lookahead,
-    sgd_lookahead,
+    optimizer_update,
+    sgd_update,
 )
 from mtlgroup.data.base import Batch
 from mtlgroup.tasks import TaskSet
@@ -65,7 +79,9 @@ class ProbeOutcome:
         tasks: task names.
         losses: ``[n]``, ``L_j(X; θ)``.
         gradients: ``[n, P]``, each task's flattened gradient w.r.t. the shared parameters.
-        lookahead_losses: ``[n_source, n_target]``, ``L_j(X; θ'_i)``; ``None`` if not computed.
+        lookahead_losses: ``[n_source, n_target]``, ``L_j(X; θ'_i)``; ``None`` if not computed
+            (``NaN`` rows for undefined sources).
+        step_products: ``[n_source, n_target]``, ``⟨θ − θ'_i, g_j⟩`` (first-order TAG).
         learning_rate: ``η`` of the step (the first shared parameter's learning rate).
     """
 
@@ -73,17 +89,31 @@ class ProbeOutcome:
     losses: Tensor
     gradients: Tensor
     lookahead_losses: Tensor | None
+    step_products: Tensor
     learning_rate: float
 
+    @property
+    def defined(self) -> Tensor:
+        """``[n]`` bool: tasks whose loss on this batch is positive and finite (a task with no
+        labelled sample has a zero loss and no gradient)."""
+        return torch.isfinite(self.losses) & (self.losses > 0)
+
     def lookahead_affinity(self, divide_by_lr: bool = False) -> Tensor:
-        """``Z[i, j] = 1 − L_j(θ'_i) / L_j(θ)`` (row = source); ``NaN`` for a target whose loss
-        on this batch is zero or not finite (e.g. no labelled sample)."""
+        """``Z[i, j] = 1 − L_j(θ'_i) / L_j(θ)`` (row = source); ``NaN`` in the row and the
+        column of a task whose loss on this batch is zero or not finite (no labelled sample)."""
         if self.lookahead_losses is None:
             raise ValueError("this probe did not compute lookahead losses (lookahead=False)")
-        base = self.losses
-        z = 1.0 - self.lookahead_losses / base.unsqueeze(0)
-        undefined = ~(torch.isfinite(base) & (base > 0))
+        return self._masked(1.0 - self.lookahead_losses / self.losses.unsqueeze(0), divide_by_lr)
+
+    def first_order_affinity(self, divide_by_lr: bool = False) -> Tensor:
+        """First-order TAG: ``Z[i, j] ≈ ⟨θ − θ'_i, g_j⟩ / L_j(θ)``, same ``NaN`` rule as
+        :meth:`lookahead_affinity`."""
+        return self._masked(self.step_products / self.losses.unsqueeze(0), divide_by_lr)
+
+    def _masked(self, z: Tensor, divide_by_lr: bool) -> Tensor:
+        undefined = ~self.defined
         z[:, undefined] = float("nan")
+        z[undefined, :] = float("nan")
         return z / self.learning_rate if divide_by_lr else z
 
     def cosine(self) -> Tensor:
@@ -117,54 +147,99 @@ def probe(
             ``step="optimizer"``, the state of its next step (read only).
         step: ``"sgd"`` (``θ − η·g``) or ``"optimizer"`` (see :mod:`mtlgroup.affinity.steps`).
         lr: learning rate when no optimizer is given (``step="sgd"`` only).
-        lookahead: compute the lookahead losses (``False``: gradients only, for cosines).
+        lookahead: compute the lookahead losses (``False``: gradients only, for cosines and
+            first-order TAG).
         batched: evaluate the lookaheads in one ``vmap``-ed pass (``True``) or in a loop of
             ``functional_call`` (``False``; same numbers); ``None``: ``vmap`` except on the CPU.
     """
-    if step not in STEP_RULES:
-        raise ValueError(f"unknown lookahead step {step!r}; expected one of {STEP_RULES}")
+    _check_step(step, optimizer, lr)
+    shared_parameters(model)  # a model without shared parameters fails before its forward pass
+    with _rng_untouched(batch.inputs.device):
+        replay = RngState.capture(batch.inputs.device)
+        params: dict[str, Tensor] = dict(model.named_parameters())
+        outputs = functional_call(model, (params, _buffer_copies(model)), (batch.inputs,))
+        losses = task_losses(outputs, batch, tasks, tasks.names)
+        del outputs  # the graph lives on through the losses until the gradients are taken
+        return probe_losses(model, batch, tasks, losses, optimizer, step, lr, lookahead, batched,
+                            replay=replay, keep_graph=False)
+
+
+def probe_losses(
+    model: nn.Module,
+    batch: Batch,
+    tasks: TaskSet,
+    losses: Mapping[str, Tensor],
+    optimizer: torch.optim.Optimizer | None = None,
+    step: StepRule = "sgd",
+    lr: float | None = None,
+    lookahead: bool = True,
+    batched: bool | None = None,
+    replay: RngState | None = None,
+    keep_graph: bool = True,
+) -> ProbeOutcome:
+    """:func:`probe` from ``losses`` already computed at the current weights on ``batch`` (with
+    their graph: e.g. a training step's forward pass, whose backward pass follows).
+
+    ``replay`` is the RNG state from just before that forward pass: every lookahead pass starts
+    from it, so dropout draws the same masks as the "before" pass. ``keep_graph`` keeps the
+    graph for a later backward pass (the training's). The RNG is left as it was found.
+    """
+    _check_step(step, optimizer, lr)
     shared = shared_parameters(model)
     if optimizer is not None:
         lrs = learning_rates(optimizer, shared)
-    elif step == "optimizer" or lr is None:
-        raise ValueError("probe needs the optimizer (step='optimizer') or a learning rate 'lr'")
     else:
+        assert lr is not None  # _check_step
         lrs = dict.fromkeys(shared, float(lr))
     names = tasks.names
     with _rng_untouched(batch.inputs.device):
-        params: dict[str, Tensor] = dict(model.named_parameters())
-        outputs = functional_call(model, (params, _buffer_copies(model)), (batch.inputs,))
-        losses = task_losses(outputs, batch, tasks, names)
-        grads = _stacked_gradients([losses[t] for t in names], shared)
+        grads = _stacked_gradients([losses[t] for t in names], shared, keep_graph)
         base = torch.stack([losses[t].detach() for t in names])
-        del outputs, losses  # free the graph before the lookahead passes
+        if step == "optimizer":
+            assert optimizer is not None
+            updates = optimizer_update(optimizer, shared, grads)
+        else:
+            updates = sgd_update(grads, lrs)
+        flat = torch.cat([g.reshape(len(names), -1) for g in grads.values()], dim=1)
+        flat_updates = torch.cat([u.reshape(len(names), -1) for u in updates.values()], dim=1)
         lookahead_losses = None
         if lookahead:
-            if step == "optimizer":
-                assert optimizer is not None
-                moved = optimizer_lookahead(optimizer, shared, grads)
-            else:
-                moved = sgd_lookahead(shared, grads, lrs)
+            moved = {k: p.detach() - updates[k] for k, p in shared.items()}
             if batched is None:
                 batched = batch.inputs.device.type != "cpu"
-            lookahead_losses = _lookahead_losses(model, batch, tasks, moved, batched)
-    flat = torch.cat([g.reshape(len(names), -1) for g in grads.values()], dim=1)
+            defined = (torch.isfinite(base) & (base > 0)).cpu()
+            lookahead_losses = torch.full((len(names), len(names)), float("nan"))
+            if defined.any():  # an undefined source's row is NaN: skip its pass
+                rows = _lookahead_losses(model, batch, tasks,
+                                         {k: v[defined] for k, v in moved.items()}, batched,
+                                         replay)
+                lookahead_losses[defined] = rows.float().cpu()
     return ProbeOutcome(
         tasks=names,
         losses=base.float().cpu(),
         gradients=flat.detach(),  # n × P can be large: no copy to the host
-        lookahead_losses=None if lookahead_losses is None else lookahead_losses.float().cpu(),
+        lookahead_losses=lookahead_losses,
+        step_products=(flat_updates @ flat.T).float().cpu(),
         learning_rate=next(iter(lrs.values())),
     )
 
 
-def _stacked_gradients(losses: list[Tensor], shared: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def _check_step(step: str, optimizer: torch.optim.Optimizer | None, lr: float | None) -> None:
+    if step not in STEP_RULES:
+        raise ValueError(f"unknown lookahead step {step!r}; expected one of {STEP_RULES}")
+    if optimizer is None and (step == "optimizer" or lr is None):
+        raise ValueError("probe needs the optimizer (step='optimizer') or a learning rate 'lr'")
+
+
+def _stacked_gradients(
+    losses: list[Tensor], shared: Mapping[str, Tensor], keep_graph: bool
+) -> dict[str, Tensor]:
     """``{name: [n, *shape]}``: the gradient of each loss w.r.t. each shared parameter."""
     inputs = list(shared.values())
     per_task = []
     for k, loss in enumerate(losses):
         grads = torch.autograd.grad(
-            loss, inputs, retain_graph=k < len(losses) - 1, allow_unused=True
+            loss, inputs, retain_graph=keep_graph or k < len(losses) - 1, allow_unused=True
         )
         # A task whose loss does not reach a shared parameter has a zero gradient there.
         per_task.append([torch.zeros_like(p) if g is None else g for g, p in zip(grads, inputs,
@@ -176,7 +251,8 @@ def _stacked_gradients(losses: list[Tensor], shared: Mapping[str, Tensor]) -> di
 
 
 def _lookahead_losses(
-    model: nn.Module, batch: Batch, tasks: TaskSet, moved: Mapping[str, Tensor], batched: bool
+    model: nn.Module, batch: Batch, tasks: TaskSet, moved: Mapping[str, Tensor], batched: bool,
+    replay: RngState | None,
 ) -> Tensor:
     """``[n_source, n_target]`` losses with the shared weights replaced by each stacked row."""
     n = next(iter(moved.values())).shape[0]
@@ -193,6 +269,8 @@ def _lookahead_losses(
                 for k, v in model.named_buffers()
             }
             try:
+                if replay is not None:
+                    replay.restore()  # randomness="same": one set of masks for every row
                 outputs = vmap(forward, in_dims=(0, 0, None), randomness="same")(
                     dict(moved), stacked_buffers, batch.inputs
                 )
@@ -203,6 +281,8 @@ def _lookahead_losses(
             if outputs is not None:
                 out_i = {t: outputs[t][i] for t in tasks.names}
             else:
+                if replay is not None:
+                    replay.restore()
                 out_i = forward({k: v[i] for k, v in moved.items()}, _buffer_copies(model),
                                 batch.inputs)
             losses = task_losses(out_i, batch, tasks)
@@ -213,6 +293,32 @@ def _lookahead_losses(
 def _buffer_copies(model: nn.Module) -> dict[str, Tensor]:
     """Copies of every buffer: a train-mode forward updates these, not the model's."""
     return {k: v.detach().clone() for k, v in model.named_buffers()}
+
+
+@dataclass(frozen=True)
+class RngState:
+    """The CPU generator's state and, on a CUDA device, that device's: what dropout draws from.
+
+    Example:
+        >>> state = RngState.capture(torch.device("cpu"))
+        >>> a = torch.rand(2); state.restore(); torch.equal(a, torch.rand(2))
+        True
+    """
+
+    cpu: Tensor
+    cuda: Tensor | None = None
+    device: torch.device | None = None
+
+    @classmethod
+    def capture(cls, device: torch.device) -> RngState:
+        if device.type == "cuda":
+            return cls(torch.get_rng_state(), torch.cuda.get_rng_state(device), device)
+        return cls(torch.get_rng_state())
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None and self.device is not None:
+            torch.cuda.set_rng_state(self.cuda, self.device)
 
 
 @contextlib.contextmanager

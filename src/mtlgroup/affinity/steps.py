@@ -30,11 +30,17 @@ StepRule = Literal["sgd", "optimizer"]
 STEP_RULES: tuple[str, ...] = ("sgd", "optimizer")
 
 
+def sgd_update(grads: Mapping[str, Tensor], lrs: Mapping[str, float]) -> dict[str, Tensor]:
+    """``lr·g`` for each stacked gradient (``grads[name]`` is ``[n, *param.shape]``): the
+    displacement ``θ − θ'`` of a plain SGD step."""
+    return {name: lrs[name] * g for name, g in grads.items()}
+
+
 def sgd_lookahead(
     params: Mapping[str, Tensor], grads: Mapping[str, Tensor], lrs: Mapping[str, float]
 ) -> dict[str, Tensor]:
     """``θ − lr·g`` for each stacked gradient: ``grads[name]`` is ``[n, *param.shape]``."""
-    return {name: params[name].detach() - lrs[name] * grads[name] for name in params}
+    return _moved(params, sgd_update(grads, lrs))
 
 
 def parameter_groups(
@@ -58,20 +64,21 @@ def learning_rates(
     return {name: float(g["lr"]) for name, g in parameter_groups(optimizer, params).items()}
 
 
-def optimizer_lookahead(
+def optimizer_update(
     optimizer: torch.optim.Optimizer, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
 ) -> dict[str, Tensor]:
-    """The weights after the optimizer's next step, once per stacked gradient.
+    """The displacement ``θ − θ'`` of the optimizer's next step, once per stacked gradient.
 
     Supports ``torch.optim.SGD`` (momentum, dampening, Nesterov, weight decay), ``Adam`` and
-    ``AdamW`` (weight decay, AMSGrad); ``maximize`` flips the gradient as torch does. Other
-    optimizers raise ``TypeError``: their step cannot be replayed without writing their state.
+    ``AdamW`` (weight decay, AMSGrad), each with ``maximize``, in torch's order (the gradient is
+    negated first, then weight decay and momentum act on it). Other optimizers raise
+    ``TypeError``: their step cannot be replayed without writing their state.
     """
     groups = parameter_groups(optimizer, params)
     if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
-        step = _adam_step
+        update = _adam_update
     elif isinstance(optimizer, torch.optim.SGD):
-        step = _sgd_step
+        update = _sgd_update
     else:
         raise TypeError(
             f"the 'optimizer' lookahead step supports SGD, Adam and AdamW, not "
@@ -83,19 +90,33 @@ def optimizer_lookahead(
     with torch.no_grad():
         for name, p in params.items():
             state = optimizer.state.get(p, {})
-            out[name] = step(p.detach(), grads[name], {**decoupled, **groups[name]}, state)
+            out[name] = update(p.detach(), grads[name], {**decoupled, **groups[name]}, state)
     return out
 
 
-def _adam_step(p: Tensor, g: Tensor, group: Mapping[str, Any], state: Mapping[str, Any]) -> Tensor:
+def optimizer_lookahead(
+    optimizer: torch.optim.Optimizer, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
+) -> dict[str, Tensor]:
+    """The weights after the optimizer's next step, once per stacked gradient (see
+    :func:`optimizer_update`; the optimizer's state is read, never written)."""
+    return _moved(params, optimizer_update(optimizer, params, grads))
+
+
+def _moved(params: Mapping[str, Tensor], updates: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {name: params[name].detach() - updates[name] for name in params}
+
+
+def _adam_update(
+    p: Tensor, g: Tensor, group: Mapping[str, Any], state: Mapping[str, Any]
+) -> Tensor:
     lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
     decoupled = group["decoupled_weight_decay"]
     if group.get("maximize", False):
         g = -g
-    base = p
+    decay: Tensor | float = 0.0
     if wd != 0:
         if decoupled:
-            base = p * (1 - lr * wd)
+            decay = (lr * wd) * p
         else:
             g = g + wd * p
     t = float(state["step"]) + 1 if "step" in state else 1.0
@@ -110,15 +131,20 @@ def _adam_step(p: Tensor, g: Tensor, group: Mapping[str, Any], state: Mapping[st
     bias1 = 1 - beta1**t
     bias2_sqrt = (1 - beta2**t) ** 0.5
     denom = v_new.sqrt() / bias2_sqrt + eps
-    return base - (lr / bias1) * m_new / denom
+    return decay + (lr / bias1) * m_new / denom
 
 
-def _sgd_step(p: Tensor, g: Tensor, group: Mapping[str, Any], state: Mapping[str, Any]) -> Tensor:
+def _sgd_update(
+    p: Tensor, g: Tensor, group: Mapping[str, Any], state: Mapping[str, Any]
+) -> Tensor:
     lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+    # torch negates first: weight decay and momentum then act on the ascent direction.
+    if group.get("maximize", False):
+        g = -g
     if wd != 0:
         g = g + wd * p
     if momentum != 0:
         buf = state.get("momentum_buffer")
         buf_new = g if buf is None else momentum * buf + (1 - group["dampening"]) * g
         g = g + momentum * buf_new if group["nesterov"] else buf_new
-    return p + lr * g if group.get("maximize", False) else p - lr * g
+    return lr * g

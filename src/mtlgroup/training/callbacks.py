@@ -21,12 +21,14 @@ from mtlgroup.tasks import TaskSet
 
 if TYPE_CHECKING:
     from mtlgroup.training.result import TrainResult
+    from mtlgroup.training.strategies import UpdateStrategy
     from mtlgroup.training.trainer import TrainConfig
 
 
 @dataclass
 class TrainState:
-    """What a callback can see. ``losses`` is filled for ``on_step_end`` only."""
+    """What a callback can see. ``losses`` is filled for ``on_step_end`` only; ``strategy`` is
+    the trainer's update strategy (a probe registers a loss observer on it)."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -38,6 +40,7 @@ class TrainState:
     total_steps: int = 0
     batch: Batch | None = None
     losses: dict[str, Tensor] = field(default_factory=dict)
+    strategy: UpdateStrategy | None = None
 
     @property
     def learning_rate(self) -> float:

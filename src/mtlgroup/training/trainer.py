@@ -175,7 +175,8 @@ class Trainer:
         eval_every = cfg.eval_every or steps_per_epoch(data.train, cfg.batch_size)
         early_step = max(1, round(cfg.early_fraction * total_steps)) if cfg.early_fraction else 0
         generator = torch.Generator().manual_seed(cfg.seed)
-        state = TrainState(model, optimizer, task_set, cfg, device, total_steps=total_steps)
+        state = TrainState(model, optimizer, task_set, cfg, device, total_steps=total_steps,
+                           strategy=self.strategy)
 
         def validate() -> dict[str, dict[str, float]]:
             return evaluate(model, data.val, task_set, cfg.eval_batch_size, device)
