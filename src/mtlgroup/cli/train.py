@@ -46,8 +46,10 @@ def train_command(
     size: float = SIZE,
     strategy: str = typer.Option(
         "joint", "--strategy",
-        help="joint (sum of losses, one step) or stgu (selective task group updates with "
-        "proximal affinity grouping; see docs/affinity.md).",
+        help="How a batch becomes an update: joint (sum of losses, one step), stgu (selective "
+        "task group updates), gradnorm, a torchjd aggregator (upgrad, mgda, pcgrad, cagrad, "
+        "nashmtl, ...) or scalarizer (uw, dwa, famo, ...); options after a colon, e.g. "
+        "cagrad:c=0.4. 'mtlgroup strategies' lists them (docs/training.md).",
     ),
     config: Path | None = CONFIG,
     model: str | None = MODEL,
@@ -80,10 +82,11 @@ def train_command(
         from mtlgroup.cost import CostModel
         from mtlgroup.study.plans import Candidate
         from mtlgroup.tracking import finish_on_error, start_tracking, tracking_callbacks
-        from mtlgroup.training import create_strategy, train_network
+        from mtlgroup.training import train_network
+        from mtlgroup.training.strategy_catalog import strategy_from_spec
 
         settings = load_settings(config, overrides(flags, data), model_option)
-        update = create_strategy(strategy)
+        update = strategy_from_spec(strategy)
         run = prepare_training(settings, size, out)
         callbacks = tracking_callbacks(
             start_tracking(settings.track, out, typer.echo),

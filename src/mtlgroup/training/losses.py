@@ -92,3 +92,14 @@ def measure_losses(model: nn.Module, batch: Batch, tasks: TaskSet) -> dict[str, 
     finally:
         for name, buffer in model.named_buffers():
             buffer.copy_(saved[name])
+
+
+def labelled_tasks(batch: Batch, names: Sequence[str]) -> list[str]:
+    """The tasks among ``names`` with at least one labelled sample in ``batch`` (the others'
+    :meth:`~mtlgroup.tasks.Task.masked_loss` is a constant zero: they have no gradient there)."""
+    present = []
+    for name in names:
+        mask = batch.mask(name)
+        if mask is None or bool(mask.any()):
+            present.append(name)
+    return present

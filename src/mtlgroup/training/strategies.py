@@ -102,9 +102,11 @@ class JointStrategy(UpdateStrategy):
 STRATEGIES: Registry[type[UpdateStrategy]] = Registry(
     # stgu lives in affinity/ beside the proximal affinity it tracks and registers itself there;
     # it is imported on first look-up, since affinity imports training.
-    "strategy", builtins=("mtlgroup.affinity.stgu",)
+    "strategy", builtins=("mtlgroup.affinity.stgu", "mtlgroup.training.jacobian_strategies",
+                          "mtlgroup.training.scalarized_strategies", "mtlgroup.training.gradnorm")
 )
-"""Update strategy classes by name (``joint``, ``stgu``, and any registered one)."""
+"""Update strategy classes by name (``joint``, ``stgu``, torchjd's aggregators and scalarizers,
+``gradnorm``, and any registered one; ``mtlgroup strategies`` lists them)."""
 
 
 def register_strategy(cls: type[UpdateStrategy]) -> type[UpdateStrategy]:
