@@ -10,12 +10,14 @@ import pytest
 import torch
 from torch import nn
 
+from mtlgroup.affinity import estimate_affinity
 from mtlgroup.affinity.stgu import SelectiveGroupStrategy, measure_losses
 from mtlgroup.data import load_dataset
 from mtlgroup.data.base import MultiTaskData, TensorSplit
 from mtlgroup.models import make_network
 from mtlgroup.tasks import Task, TaskSet
 from mtlgroup.training import TrainConfig, Trainer, create_strategy, task_losses
+from mtlgroup.training.budget import Budget
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,7 @@ def test_heads_outside_the_group_do_not_move(data, name):
     strategy.setup(model, optimizer, data.tasks)
     batches = list(data.train.batches(16))
     strategy.step(model, batches[0], optimizer, data.tasks)  # every head now has momentum
-    # Parameters, not BatchNorm statistics: every forward pass of a step (all heads, for the
-    # affinity's before/after losses) updates those, as any training forward pass does.
+    # Parameters and optimizer state here; the normalisation statistics are tested below.
     frozen = {t: {k: v.detach().clone() for k, v in model.heads[t].named_parameters()}
               for t in others}
     frozen_state = {id(p): copy.deepcopy(optimizer.state[p]) for t in others
@@ -148,3 +149,64 @@ def test_bad_options_are_refused(data):
     model = _network(data)
     with pytest.raises(ValueError, match="cover the tasks"):
         strategy.setup(model, torch.optim.SGD(model.parameters(), lr=0.1), data.tasks)
+
+
+def _batch_counts(module: nn.Module) -> list[int]:
+    """The BatchNorm batch counts in ``module``."""
+    return [int(b) for n, b in module.named_buffers() if n.endswith("num_batches_tracked")]
+
+
+def _means(module: nn.Module) -> list[torch.Tensor]:
+    return [b.clone() for n, b in module.named_buffers() if n.endswith("running_mean")]
+
+
+def test_each_head_updates_its_normalisation_statistics_once_per_batch(data):
+    model = _network(data)
+    heads = model.get_submodule("heads")
+    with_bn = [t for t in data.tasks.names if _batch_counts(heads.get_submodule(t))]
+    assert len(with_bn) >= 2  # the dense heads: the test needs BatchNorm outside a group
+    groups = [(with_bn[0],), tuple(t for t in data.tasks.names if t != with_bn[0])]
+    strategy = SelectiveGroupStrategy(groups=groups)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    strategy.setup(model, optimizer, data.tasks)
+    means = {t: _means(heads.get_submodule(t)) for t in with_bn}
+    for batch in list(data.train.batches(16))[:2]:
+        strategy.step(model, batch, optimizer, data.tasks)
+    for task in with_bn:  # its own group's forward pass only, once per batch
+        head = heads.get_submodule(task)
+        assert set(_batch_counts(head)) == {2}, task
+        moved = _means(head)
+        assert all(not torch.equal(a, b) for a, b in zip(moved, means[task], strict=True))
+    # the shared encoder sees every group's training forward pass, as a training pass would
+    assert set(_batch_counts(model.get_submodule("encoder"))) == {2 * len(groups)}
+
+
+@pytest.mark.parametrize(
+    "budget,expected",
+    [(Budget(64), 6), (Budget(5000), 100), (Budget(3), 1),
+     # in optimizer steps, a warm-up batch takes one per task (4): 64 steps are 16 batches
+     (Budget(64, "optimizer_steps"), 2), (None, 100)],
+)
+def test_the_default_warm_up_fits_the_run(data, budget, expected):
+    model = _network(data)
+    strategy = SelectiveGroupStrategy()
+    if budget is not None:
+        strategy.set_budget(budget)
+    strategy.setup(model, torch.optim.SGD(model.parameters(), lr=0.1), data.tasks)
+    assert strategy.warmup_ == expected
+    explicit = SelectiveGroupStrategy(warmup=7)
+    explicit.set_budget(Budget(64))
+    explicit.setup(model, torch.optim.SGD(model.parameters(), lr=0.1), data.tasks)
+    assert explicit.warmup_ == 7  # an explicit warm-up wins
+
+
+def test_a_short_run_regroups_after_its_warm_up():
+    # The demo's length (~64 batches): the old fixed 100-batch warm-up never ended there.
+    small = load_dataset("synthetic", n_train=32, n_val=8, n_test=8, size=8)
+    config = TrainConfig(max_steps=64, batch_size=4, lr=1e-2, device="cpu", progress=False,
+                         early_fraction=None)
+    affinity = estimate_affinity(small, method="proximal", config=config, size=0.25, beta=0.1)
+    changes = affinity.extra["groups_over_time"][1:]
+    warmup = affinity.extra["warmup"]
+    assert 1 <= warmup <= 0.1 * 64
+    assert changes and all(entry["step"] > warmup for entry in changes)

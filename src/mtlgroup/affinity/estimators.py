@@ -246,7 +246,9 @@ class ProximalEstimator(AffinityEstimator):
 
     Args:
         beta: moving-average rate (paper: 1e-3).
-        warmup: batches with every task alone before grouping starts.
+        warmup: batches with every task alone before grouping starts (default: 10% of the
+            run's budget in batches, between 1 and 100; the one used is in
+            ``extra["warmup"]``).
         regroup_every: batches between regroupings.
         preference: affinity propagation's preference (default: median similarity).
         seed: seed of the group visiting order.
@@ -265,7 +267,7 @@ class ProximalEstimator(AffinityEstimator):
     def __init__(
         self,
         beta: float = 1e-3,
-        warmup: int = 100,
+        warmup: int | None = None,
         regroup_every: int = 1,
         preference: float | None = None,
         seed: int = 0,
@@ -303,7 +305,7 @@ class ProximalEstimator(AffinityEstimator):
         raw = Affinity(
             strategy.tracker_.tasks, strategy.tracker_.matrix.copy(), method=self.method,
             settings=self._params(), n_probes=strategy.tracker_.n_updates, history=list(history),
-            extra={"groups_over_time": strategy.groups_over_time(),
+            extra={"groups_over_time": strategy.groups_over_time(), "warmup": strategy.warmup_,
                    "final_groups": [list(g) for g in strategy.groups_]},
         )
         if not self.normalize:

@@ -13,15 +13,21 @@ The "after" losses of a group are the next group's forward pass; the last group 
 forward pass without backward, which runs on copies of the normalisation buffers so that a
 measurement does not update running statistics.
 
-Grouping: every task alone during ``warmup`` batches, then affinity propagation on the
-normalised, symmetrised proximal affinity every ``regroup_every`` batches (keeping the current
-groups when it does not converge). The groups over time are in :attr:`groups_history_`.
+Grouping: every task alone during the warm-up, then affinity propagation on the normalised,
+symmetrised proximal affinity every ``regroup_every`` batches (keeping the current groups when
+it does not converge). The warm-up is ``warmup`` batches if given, else 10% of the run's budget
+in batches, at most the paper's 100 and at least 1 (a 64-batch run groups after 6; the trainer
+tells the strategy its budget, see :meth:`UpdateStrategy.set_budget`; without one, 100). The
+groups over time are in :attr:`groups_history_`.
 
 Heads outside the stepping group do not move: their gradients are ``None`` during that group's
 step (set explicitly), and torch's SGD/Adam/AdamW skip parameters without a gradient, so neither
-momentum nor weight decay reaches them. (Their BatchNorm running statistics are updated by each
-group's forward pass, which computes every head for the affinity's losses, as any training
-forward pass would.)
+momentum nor weight decay reaches them. Nor do their normalisation statistics: each forward
+pass computes every head (the affinity needs every task's loss) in training mode, and the
+buffers of the heads outside the group whose pass it is are restored afterwards, so each head's
+running statistics are updated once per batch, by its own group's pass. The shared encoder's
+are updated by every group's pass, as by any training pass. Heads are found in the model's
+``heads`` ``ModuleDict``; a model without one keeps every head's updates.
 
 Cost: ``M`` forward+backward passes and ``M`` optimizer steps per batch instead of one.
 
@@ -38,9 +44,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +61,11 @@ from mtlgroup.training.losses import measure_losses, task_losses
 from mtlgroup.training.parameters import task_parameters as _head_parameters
 from mtlgroup.training.strategies import UpdateStrategy, register_strategy
 
+DEFAULT_WARMUP = 100
+"""The paper's warm-up in batches, and the most the default takes."""
+WARMUP_SHARE = 0.1
+"""The default warm-up's share of the run's budget in batches."""
+
 
 @register_strategy
 class SelectiveGroupStrategy(UpdateStrategy):
@@ -61,7 +73,8 @@ class SelectiveGroupStrategy(UpdateStrategy):
 
     Args:
         beta: moving-average rate of the proximal affinity (paper: 1e-3; 1e-4 for long runs).
-        warmup: batches during which every task is its own group.
+        warmup: batches during which every task is its own group (default ``None``: 10% of
+            the run's budget in batches, between 1 and 100).
         regroup_every: batches between two regroupings after the warm-up (paper: 1).
         preference: affinity propagation's preference (default: median similarity).
         seed: seed of the group visiting order (independent of torch's global RNG).
@@ -71,7 +84,7 @@ class SelectiveGroupStrategy(UpdateStrategy):
     Attributes (set by :meth:`setup`, updated by :meth:`step`):
         tracker_: the :class:`ProximalAffinityTracker`; ``groups_``: the current groups;
         groups_history_: ``[(batch, groups)]``, one entry per change (batch 0 = the start);
-        steps_: batches seen.
+        steps_: batches seen; ``warmup_``: the warm-up in batches this run uses.
     """
 
     name = "stgu"
@@ -79,7 +92,7 @@ class SelectiveGroupStrategy(UpdateStrategy):
     def __init__(
         self,
         beta: float = 1e-3,
-        warmup: int = 100,
+        warmup: int | None = None,
         regroup_every: int = 1,
         preference: float | None = None,
         seed: int = 0,
@@ -87,7 +100,7 @@ class SelectiveGroupStrategy(UpdateStrategy):
     ):
         if not 0 < beta <= 1:
             raise ValueError(f"stgu: beta must be in (0, 1], got {beta}")
-        if warmup < 0 or regroup_every < 1:
+        if (warmup is not None and warmup < 0) or regroup_every < 1:
             raise ValueError(f"stgu: need warmup >= 0 and regroup_every >= 1, got {warmup} "
                              f"and {regroup_every}")
         self.beta = beta
@@ -108,7 +121,17 @@ class SelectiveGroupStrategy(UpdateStrategy):
         self.groups_: Groups = list(self.groups) if self.groups is not None else singletons(names)
         self.groups_history_: list[tuple[int, Groups]] = [(0, list(self.groups_))]
         self.steps_ = 0
+        self.warmup_ = self._warmup(len(names))
         self._rng = np.random.default_rng(self.seed)
+
+    def _warmup(self, n_tasks: int) -> int:
+        if self.warmup is not None:
+            return self.warmup
+        if self.budget is None:  # outside a trainer: the paper's warm-up
+            return DEFAULT_WARMUP
+        # A warm-up batch takes one optimizer step per task (every task is its own group).
+        batches = self.budget.batches(steps_per_batch=n_tasks)
+        return min(DEFAULT_WARMUP, max(1, round(WARMUP_SHARE * batches)))
 
     def step(
         self,
@@ -120,14 +143,15 @@ class SelectiveGroupStrategy(UpdateStrategy):
     ) -> dict[str, Tensor]:
         self.steps_ += 1
         self._maybe_regroup(tasks.names)
-        order = self._rng.permutation(len(self.groups_))
-        before = task_losses(model(batch.inputs), batch, tasks)
+        groups = [self.groups_[index] for index in self._rng.permutation(len(self.groups_))]
+        with keep_statistics(_heads_outside(model, tasks, groups[0])):
+            before = task_losses(model(batch.inputs), batch, tasks)
         first = {t: loss.detach() for t, loss in before.items()}
-        for k, index in enumerate(order):
-            group = self.groups_[index]
+        for k, group in enumerate(groups):
             self.update_group(model, optimizer, tasks, group, before, weights)
-            if k < len(order) - 1:
-                after = task_losses(model(batch.inputs), batch, tasks)
+            if k < len(groups) - 1:  # the next group's pass
+                with keep_statistics(_heads_outside(model, tasks, groups[k + 1])):
+                    after = task_losses(model(batch.inputs), batch, tasks)
             else:
                 after = measure_losses(model, batch, tasks)
             self.tracker_.update(group, _floats(before), _floats(after))
@@ -163,14 +187,47 @@ class SelectiveGroupStrategy(UpdateStrategy):
         optimizer.step()
 
     def _maybe_regroup(self, tasks: Sequence[str]) -> None:
-        if self.groups is not None or self.steps_ <= self.warmup:
+        if self.groups is not None or self.steps_ <= self.warmup_:
             return
-        if (self.steps_ - self.warmup - 1) % self.regroup_every != 0:
+        if (self.steps_ - self.warmup_ - 1) % self.regroup_every != 0:
             return
         found = group_tasks(self.tracker_.matrix, tasks, self.preference, self.seed)
         if found is not None and found != self.groups_:
             self.groups_ = found
             self.groups_history_.append((self.steps_, list(found)))
+
+
+@contextlib.contextmanager
+def keep_statistics(modules: Iterable[nn.Module]) -> Iterator[None]:
+    """Restore the buffers of ``modules`` (BatchNorm running statistics and batch counts) after
+    the block, whatever the block's forward passes did to them.
+
+    Restored rather than run in eval mode: the outputs must stay a training pass's (BatchNorm
+    in training mode normalises by the batch's statistics, in eval mode by the running ones).
+
+    Example:
+        >>> bn = nn.BatchNorm1d(2)
+        >>> with keep_statistics([bn]):
+        ...     _ = bn(torch.randn(4, 2))
+        >>> int(bn.num_batches_tracked), bn.running_mean.tolist()
+        (0, [0.0, 0.0])
+    """
+    buffers = [b for module in modules for b in module.buffers()]
+    saved = [b.clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(buffers, saved, strict=True):
+                buffer.copy_(value)
+
+
+def _heads_outside(model: nn.Module, tasks: TaskSet, group: Sequence[str]) -> list[nn.Module]:
+    """The head modules of the tasks not in ``group`` (none if the model has no ``heads``)."""
+    heads = getattr(model, "heads", None)
+    if not isinstance(heads, nn.ModuleDict):
+        return []
+    return [heads[t] for t in tasks.names if t not in group and t in heads]
 
 
 def _floats(losses: Mapping[str, Tensor]) -> dict[str, float]:

@@ -65,8 +65,10 @@ def affinity_command(
     divide_by_lr: bool = typer.Option(False, "--divide-by-lr",
                                       help="tag: divide by the learning rate (released code)."),
     beta: float = typer.Option(1e-3, "--beta", help="proximal: moving-average rate."),
-    warmup: int = typer.Option(100, "--warmup", min=0,
-                               help="proximal: batches with every task alone."),
+    warmup: int | None = typer.Option(
+        None, "--warmup", min=0,
+        help="proximal: batches with every task alone (default: 10% of the run's batches, "
+        "1 to 100)."),
     regroup_every: int = typer.Option(1, "--regroup-every", min=1,
                                       help="proximal: batches between regroupings."),
     table: Path | None = typer.Option(None, "--table",
