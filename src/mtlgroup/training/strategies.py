@@ -1,10 +1,12 @@
 """Update strategies: how one batch turns into optimizer steps.
 
 The trainer owns the loop (data, evaluation, early stopping, callbacks); a strategy owns the
-update. Call order: :meth:`UpdateStrategy.setup` once before the first step, then
-:meth:`UpdateStrategy.step` once per batch. The default, :class:`JointStrategy`, sums the
-(weighted) task losses and takes one optimizer step. Group-sequential strategies (selective
-task group updates, :mod:`mtlgroup.affinity.stgu`) plug in here through :data:`STRATEGIES`.
+update. Call order: :meth:`UpdateStrategy.set_budget` (the run's planned length) and
+:meth:`UpdateStrategy.setup` once before the first step, then :meth:`UpdateStrategy.step` once
+per batch, and :meth:`UpdateStrategy.end_epoch` after each pass over the training split. The
+default, :class:`JointStrategy`, sums the (weighted) task losses and takes one optimizer step.
+Group-sequential strategies (selective task group updates, :mod:`mtlgroup.affinity.stgu`) plug
+in here through :data:`STRATEGIES`.
 """
 
 from __future__ import annotations
