@@ -181,9 +181,12 @@ class TagEstimator(_ProbeEstimator):
         divide_by_lr: divide ``Z`` by ``η`` like the released code (rescales only).
         batched: ``vmap`` the lookahead passes (``None``: except on the CPU, where a loop of
             ``functional_call`` measured faster).
+        first_order: report first-order TAG, ``⟨θ − θ'_i, g_j⟩ / L_j`` (ALGORITHMS §2), from
+            the gradients alone: no lookahead passes, the cost of ``cs``. Default: exact TAG.
 
-    The fitted ``affinity_`` carries the gradient cosines of the same probes in
-    ``cosine_`` (an :class:`Affinity` with method ``cs``).
+    The fitted estimator carries the gradient cosines of the same probes in ``cosine_`` (an
+    :class:`Affinity` with method ``cs``) and first-order TAG in ``first_order_`` (free given
+    the gradients, so an exact run reports both and their agreement can be measured).
     """
 
     method = "tag"
@@ -191,16 +194,21 @@ class TagEstimator(_ProbeEstimator):
     def __init__(
         self, every: int = 10, step: StepRule = "sgd", divide_by_lr: bool = False,
         batched: bool | None = None,
+        first_order: bool = False,
     ):
-        super().__init__(every, step, divide_by_lr, lookahead=True, batched=batched)
+        self.first_order = first_order
+        super().__init__(every, step, divide_by_lr, lookahead=not first_order, batched=batched)
 
     def affinity(self) -> Affinity:
         self.cosine_ = self.callback.cosine_affinity()
-        return self.callback.lookahead_affinity()
+        self.first_order_ = self.callback.first_order_affinity()
+        return self.first_order_ if self.first_order else self.callback.lookahead_affinity()
 
     def _params(self) -> dict[str, Any]:
-        return {"every": self.every, "step": self.step, "divide_by_lr": self.divide_by_lr,
-                "batched": self.batched}
+        params = {"every": self.every, "step": self.step, "divide_by_lr": self.divide_by_lr,
+                  "batched": self.batched}
+        # only when set: the parameters of exact TAG stay as they were
+        return {**params, "first_order": True} if self.first_order else params
 
 
 @register_estimator

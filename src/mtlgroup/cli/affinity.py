@@ -64,6 +64,10 @@ def affinity_command(
                              help="tag: lookahead step rule, sgd or optimizer."),
     divide_by_lr: bool = typer.Option(False, "--divide-by-lr",
                                       help="tag: divide by the learning rate (released code)."),
+    first_order: bool = typer.Option(
+        False, "--first-order",
+        help="tag: first-order TAG from the gradients alone (no lookahead passes, the cost of "
+        "cs); default exact."),
     beta: float = typer.Option(1e-3, "--beta", help="proximal: moving-average rate."),
     warmup: int | None = typer.Option(
         None, "--warmup", min=0,
@@ -123,8 +127,11 @@ def affinity_command(
         typer.echo(f"wrote {csv_path}, {out / 'affinity.json'} and {out / 'affinity.png'}")
 
     def _estimator_options(training_seed: int) -> dict[str, Any]:
+        if first_order and method != "tag":
+            raise UsageError("--first-order is for --method tag only")
         if method == "tag":
-            return {"every": every, "step": step, "divide_by_lr": divide_by_lr}
+            return {"every": every, "step": step, "divide_by_lr": divide_by_lr,
+                    **({"first_order": True} if first_order else {})}
         if method == "cs":
             return {"every": every}
         return {"beta": beta, "warmup": warmup, "regroup_every": regroup_every,
