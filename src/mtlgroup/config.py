@@ -156,6 +156,9 @@ class TrainingConfig(Section):
     eval_every: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(256, ge=1)
     early_fraction: float | None = Field(0.2, gt=0, le=1)
+    prefix_fraction: float | None = Field(
+        None, gt=0, le=1, description="train only this first share of the run (ESA prefix)"
+    )
     loss_weights: dict[str, float] | None = None
     seed: int = 0
     device: str = "auto"

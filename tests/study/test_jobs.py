@@ -116,8 +116,9 @@ def test_esa_budget_is_a_share_of_the_full_steps():
     short = make(candidate=Candidate(("bright",), budget_fraction=0.2),
                  train_config=config).train_config_for(data)
     assert full.max_steps is None and full.total_steps(2) == 20
-    assert short.max_steps == round(0.2 * 20) and short.early_fraction is None
-    assert dataclasses.replace(short, max_steps=None, early_fraction=0.2) == full
+    # The prefix of the full run (ALGORITHMS §1.2): the full budget, stopped at the share.
+    assert short.total_steps(2) == 20 and short.prefix_fraction == 0.2
+    assert dataclasses.replace(short, prefix_fraction=None) == full
 
 
 def test_run_job_reports_every_split_task_and_the_cost():
@@ -139,8 +140,8 @@ def test_an_esa_job_trains_a_fifth_of_the_steps():
     spec = make(candidate=Candidate(("moments",), budget_fraction=0.2),
                 train_config={"epochs": 5, "batch_size": 16}, device="cpu")
     outcome = run_job(spec)
-    assert outcome.steps == round(0.2 * 5 * 2)
-    assert "early" not in outcome.scores
+    assert outcome.steps == round(0.2 * 5 * 2) and outcome.total_steps == 5 * 2
+    assert outcome.loss("early") == outcome.loss("val")  # one validation, at its stop step
 
 
 def test_a_size_revision_reaches_only_the_keys_of_its_sizes(monkeypatch):
@@ -160,3 +161,21 @@ def test_a_size_revision_reaches_only_the_keys_of_its_sizes(monkeypatch):
         assert revised == plain
     revised, plain = keys(Candidate(("bright", "parity"), size=0.431))
     assert revised != plain
+
+
+# Keys computed before ESA jobs became prefixes of the full run (ALGORITHMS §1.2).
+FULL_KEY_BEFORE_PREFIX = "f3f4d6aeaaaba61a949a2fbd8604df3c5e865a8a8d5e59c0c09fb04a58b50615"
+ESA_KEY_BEFORE_PREFIX = "345545c7841389f950f8ae0e515d5ef9204c12ad8faefd426bd9cb91da7be377"
+
+
+def test_full_keys_stay_and_esa_keys_change_with_the_prefix_definition():
+    # A full job's result is what it was: its key must not move. An ESA job's result is now
+    # defined differently, so its old results must not be reused.
+    assert make().key == FULL_KEY_BEFORE_PREFIX
+    assert make(candidate=Candidate(("bright", "parity"), budget_fraction=0.2)).key \
+        != ESA_KEY_BEFORE_PREFIX
+
+
+def test_a_prefix_fraction_reaches_the_key_only_when_set():
+    assert "prefix_fraction" not in training_options(TrainConfig())
+    assert make(train_config={**TINY_TRAINING, "prefix_fraction": 0.5}).key != make().key

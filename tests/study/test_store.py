@@ -157,13 +157,17 @@ def test_nominal_cost_is_the_encoder_size(store, tmp_path):
 
 def test_early_table_prefers_esa_jobs_over_the_early_losses_of_full_jobs(store, tmp_path):
     full = specs_for("all")
-    esa = specs_for("esa")[:4]
-    store.add_jobs(full + esa)
+    esa, old_esa = specs_for("esa")[:4], specs_for("esa")[4]
+    store.add_jobs(full + esa + [old_esa])
     finish_all(store, full + esa)
+    # An ESA job from before it was the prefix of the full run recorded no early losses.
+    outcome = fake_outcome(old_esa)
+    del outcome.scores["early"]
+    assert store.claim(old_esa.key) and store.record_result(old_esa.key, outcome)
     early = store.losses("early")
-    for spec in esa:
-        assert early[spec.network] == fake_outcome(spec).loss("val")
-    for spec in full[4:]:
+    for spec in esa:  # one definition: an ESA job's early losses (equal to the full run's)
+        assert early[spec.network] == fake_outcome(spec).loss("early")
+    for spec in full[4:]:  # old_esa's network among them
         assert early[spec.network] == fake_outcome(spec).loss("early")
     # ESA jobs never enter the val and test tables.
     assert store.losses("val") == {s.network: fake_outcome(s).loss("val") for s in full}

@@ -102,7 +102,7 @@ def test_an_esa_study_fills_only_the_early_table(tmp_path):
         study.run("inline")
         paths = study.tables(tmp_path / "tables")
         assert sorted(paths) == ["early"]
-        assert study.losses("early") == {s.network: fake_outcome(s).loss("val") for s in specs}
+        assert study.losses("early") == {s.network: fake_outcome(s).loss("early") for s in specs}
         study.finalize(["bright+parity"])
         assert sorted(study.tables(tmp_path / "tables")) == ["early", "test", "val"]
         assert list(study.losses("val")) == ["bright+parity"]

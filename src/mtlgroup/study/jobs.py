@@ -56,6 +56,11 @@ it is what it was, and a job with it cannot share a key with one without."""
 SPLITS = ("val", "test", "early")
 """Score splits a job reports: ``early`` is validation at 20% of the budget (ESA)."""
 
+ESA_REVISION = 2
+"""Hashed into the key of every job with a budget share below 1 (only those: full jobs keep
+their keys). 2: the job is the prefix of the full run (ALGORITHMS §1.2); before it, its own
+schedule over the share and its best checkpoint restored, results no longer reused."""
+
 _RUN_ONLY_FIELDS = ("seed", "device", "progress")
 """TrainConfig fields a JobSpec carries elsewhere (``seed``) or leaves out of the key."""
 
@@ -80,9 +85,9 @@ def training_options(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"unknown training option {unknown[0]!r}")
         config = TrainConfig(**config)
-    values = config.to_dict()
+    values = config.result_defining()  # fields added since keys exist: only when not default
     for f in dataclasses.fields(TrainConfig):
-        value = values[f.name]
+        value = values.get(f.name)
         if value is None or isinstance(value, bool):
             continue
         declared = str(f.type)
@@ -134,11 +139,13 @@ class JobSpec:
         ``model`` is the network factory (default ``conv``); ``affinity`` makes it an
         affinity job (``{"method": "tag", "options": {"every": 10}}``)."""
         options = canonical_data_options(dataset, data_options or {})
+        training = training_options(train_config or {})
+        check_esa_share(candidate, training.get("early_fraction"))
         return cls(
             candidate=candidate,
             dataset=dataset,
             data_options=options,
-            train_config=training_options(train_config or {}),
+            train_config=training,
             seed=int(seed),
             device=device,
             model=NetworkFactory.of(model),
@@ -173,6 +180,8 @@ class JobSpec:
         revision = self.model.size_revision(self.candidate.size)
         if revision is not None:  # likewise: only sizes whose architecture changed
             record["network"]["architecture_revision"] = revision
+        if not self.candidate.is_full_budget:  # likewise: only ESA jobs, defined anew
+            record["network"]["esa_revision"] = ESA_REVISION
         return _sha256(record)
 
     @property
@@ -215,20 +224,39 @@ class JobSpec:
                    NetworkFactory.of(data.get("model")), affinity_request(data.get("affinity")),
                    dict(data.get("data_identity") or {}), data.get("track"))
 
-    def train_config_for(self, data: MultiTaskData) -> TrainConfig:
-        """The :class:`TrainConfig` this job trains with. A candidate with a budget share
-        below 1 (ESA) trains for ``round(share × full budget)`` steps and records no early
-        table of its own."""
-        from mtlgroup.data.base import steps_per_epoch
+    def train_config_for(self, data: MultiTaskData | None = None) -> TrainConfig:
+        """The :class:`TrainConfig` this job trains with (``data`` is not needed: the budget
+        is counted by the trainer). A candidate with a budget share below 1 (ESA) is the
+        prefix of the full run (ALGORITHMS §1.2): the full budget and schedule, stopped at
+        ``prefix_fraction`` = its share; its early losses are recorded where the full run's are
+        (``early_fraction``), or at its stop step if the setting records none."""
         from mtlgroup.training import TrainConfig
 
         config = TrainConfig(**self.train_config, seed=self.seed, device=self.device,
                              progress=False)
         if self.candidate.is_full_budget:
             return config
-        full = config.total_steps(steps_per_epoch(data.train, config.batch_size))
-        steps = max(1, round(self.candidate.budget_fraction * full))
-        return dataclasses.replace(config, max_steps=steps, early_fraction=None)
+        share = self.candidate.budget_fraction
+        return dataclasses.replace(config, prefix_fraction=share,
+                                   early_fraction=config.early_fraction or share)
+
+
+def check_esa_share(candidate: Candidate, early_fraction: float | None) -> None:
+    """Refuse an ESA candidate whose share of the budget ends before ``early_fraction``: its
+    prefix would stop before the step the early losses are defined at. A larger share records
+    both, each at its own step (early losses at ``early_fraction``, ``val`` at the share).
+
+    >>> check_esa_share(Candidate(("a",), budget_fraction=0.1), 0.2)
+    Traceback (most recent call last):
+    ...
+    ValueError: candidate a: a budget share 0.1 ends before early_fraction 0.2 ...
+    """
+    share = candidate.budget_fraction
+    if not candidate.is_full_budget and early_fraction is not None and share < early_fraction:
+        raise ValueError(
+            f"candidate {candidate.name}: a budget share {share:g} ends before early_fraction "
+            f"{early_fraction:g} of the training, where its early losses are recorded; give a "
+            "share of at least early_fraction (ALGORITHMS §1.2)")
 
 
 def affinity_request(affinity: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -290,8 +318,9 @@ class JobOutcome:
     """Job-kind specific results (JSON), e.g. ``{"affinity": ...}`` of an affinity job, and
     ``{"weights": {"file", "bytes", "sha256", ...}}`` once the store kept the network."""
     weights: bytes | None = field(default=None, repr=False, compare=False)
-    """The trained network's best-validation ``state_dict`` (``torch.save`` bytes) on its way
-    from the worker to the store; not part of the JSON (the store writes it to its own file)."""
+    """The trained network's best-validation ``state_dict`` (an ESA job's: at its stop step;
+    ``torch.save`` bytes) on its way from the worker to the store; not part of the JSON (the
+    store writes it to its own file)."""
 
     def loss(self, split: str = "val") -> dict[str, float]:
         """Per-task loss on ``split`` (``val``, ``test`` or ``early``), in the network's task

@@ -429,17 +429,20 @@ class StudyStore:
         """``{network: {task: loss}}`` on ``split`` (``val``, ``test``, ``early``) from the done
         jobs (of one ``setting`` or of ``keys``), in the order the jobs were added.
 
-        ``val`` and ``test`` come from full-budget jobs. ``early`` comes from the jobs trained
-        for a share of the budget (ESA) and, for networks without one, from the validation
-        losses full jobs recorded at 20% of their budget. A network found twice (two settings
-        in one store: pass ``setting``) is an error. Affinity jobs are not candidates and are
-        left out.
+        ``val`` and ``test`` come from full-budget jobs. ``early`` has one definition
+        (ALGORITHMS §1.2): the validation losses at ``early_fraction`` (20%) of the full run, on
+        the weights it has then. A full job records them on its way; an ESA job is that prefix
+        and records the same numbers, so for a network with both either does (the ESA job's is
+        taken). ESA jobs of stores from before that definition recorded none and are skipped.
+        A network found twice (two settings in one store: pass ``setting``) is an error.
+        Affinity jobs are not candidates and are left out.
         """
         if split not in TABLE_SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {TABLE_SPLITS}")
         done = [r for r in self.jobs("done", keys=keys, setting=setting) if r.is_network]
         if split == "early":
-            sources = [(r, "val") for r in done if not r.candidate.is_full_budget]
+            sources = [(r, "early") for r in done if not r.candidate.is_full_budget
+                       and r.outcome is not None and "early" in r.outcome.scores]
             covered = {r.network for r, _ in sources}
             sources += [(r, "early") for r in done
                         if r.candidate.is_full_budget and r.network not in covered]

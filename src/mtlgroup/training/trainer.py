@@ -47,6 +47,12 @@ class TrainConfig:
     without improvement stop training early, and the best-validation weights are restored.
     ``early_fraction`` of the budget in, the validation losses are recorded as the ESA
     ("early") table.
+
+    ``prefix_fraction`` makes the training the first share of that run (an ESA job, ALGORITHMS
+    §1.2): the budget, the schedule and ``total_steps`` stay the full run's, training stops
+    after ``round(prefix_fraction × total)`` units with a validation there, and no weights are
+    restored: ``val`` and ``test`` score the weights at the stop step. With ``early_fraction``
+    equal to it, ``early_val`` is that same validation, so it is the full run's early table.
     """
 
     epochs: int = 10
@@ -62,6 +68,7 @@ class TrainConfig:
     eval_every: int | None = None
     eval_batch_size: int = 256
     early_fraction: float | None = 0.2
+    prefix_fraction: float | None = None
     loss_weights: dict[str, float] | None = None
     seed: int = 0
     device: str = "auto"
@@ -76,6 +83,7 @@ class TrainConfig:
             "patience": self.patience is None or self.patience >= 1,
             "eval_every": self.eval_every is None or self.eval_every >= 1,
             "early_fraction": self.early_fraction is None or 0 < self.early_fraction <= 1,
+            "prefix_fraction": self.prefix_fraction is None or 0 < self.prefix_fraction <= 1,
             "optimizer": self.optimizer in ("adam", "sgd"),
             "schedule": self.schedule in ("constant", "cosine", "step"),
             "budget_unit": self.budget_unit in BUDGET_UNITS,
@@ -94,10 +102,12 @@ class TrainConfig:
     def result_defining(self) -> dict[str, Any]:
         """The fields that change what training produces (not device or progress display).
 
-        ``budget_unit`` only when it is not the default: configurations from before it existed
-        (whose hashes are study job keys) keep their record."""
+        ``budget_unit`` and ``prefix_fraction`` only when they are not the default:
+        configurations from before they existed (whose hashes are study job keys) keep their
+        record."""
         left_out = ("device", "progress") + (("budget_unit",) if self.budget_unit == "batches"
-                                             else ())
+                                             else ()) + (
+            ("prefix_fraction",) if self.prefix_fraction is None else ())
         return {k: v for k, v in self.to_dict().items() if k not in left_out}
 
 
@@ -141,6 +151,16 @@ class _BestWeights:
         return True
 
 
+def share_step(fraction: float, total_steps: int) -> int:
+    """The step ``fraction`` of the way through ``total_steps`` (at least 1): where the early
+    table is recorded and where a prefix stops, by one rounding so the two can coincide.
+
+    >>> share_step(0.2, 64), share_step(0.2, 2)
+    (13, 1)
+    """
+    return max(1, round(fraction * total_steps))
+
+
 class Trainer:
     """Trains a network on its tasks; see :class:`TrainConfig` for what can be set.
 
@@ -162,7 +182,8 @@ class Trainer:
         self, model: nn.Module, data: MultiTaskData, tasks: Sequence[str] | None = None
     ) -> TrainResult:
         """Train ``model`` on ``tasks`` (default: the model's ``tasks`` attribute, else all of
-        the dataset's), restore its best-validation weights, and score it on val and test."""
+        the dataset's), restore its best-validation weights (a prefix keeps the weights it ends
+        with), and score it on val and test."""
         cfg = self.config
         started = time.perf_counter()
         device = resolve_device(cfg.device)
@@ -173,7 +194,10 @@ class Trainer:
         total_steps = cfg.total_steps(steps_per_epoch(data.train, cfg.batch_size))
         scheduler = build_scheduler(optimizer, cfg, total_steps)
         eval_every = cfg.eval_every or steps_per_epoch(data.train, cfg.batch_size)
-        early_step = max(1, round(cfg.early_fraction * total_steps)) if cfg.early_fraction else 0
+        early_step = share_step(cfg.early_fraction, total_steps) if cfg.early_fraction else 0
+        # A prefix (ESA job) stops at its share of the full run, with the full run's schedule.
+        stop_step = share_step(cfg.prefix_fraction, total_steps) if cfg.prefix_fraction \
+            else total_steps
         generator = torch.Generator().manual_seed(cfg.seed)
         state = TrainState(model, optimizer, task_set, cfg, device, total_steps=total_steps,
                            strategy=self.strategy)
@@ -184,6 +208,7 @@ class Trainer:
         best = _BestWeights()
         history: list[dict[str, float]] = []
         early_val = None
+        last_scores: dict[str, dict[str, float]] = {}
         stale_evaluations, running_loss, running_steps = 0, 0.0, 0
         stopped_early = False
         # The schedule counts the budget's unit: after each optimizer step (the counter's hook)
@@ -197,8 +222,8 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_begin(state)
 
-        with progress_bar(total_steps, f"training {'+'.join(names)}", cfg.progress) as advance:
-            while counter.done < total_steps and not stopped_early:
+        with progress_bar(stop_step, f"training {'+'.join(names)}", cfg.progress) as advance:
+            while counter.done < stop_step and not stopped_early:
                 state.epoch += 1
                 epoch_start = counter.done
                 for batch in data.train.batches(cfg.batch_size, True, generator, names):
@@ -224,9 +249,9 @@ class Trainer:
                     if spent < early_step <= counter.done:
                         scores = early_val = validate()
                     if counter.done // eval_every > spent // eval_every or (
-                        counter.done >= total_steps
+                        counter.done >= stop_step
                     ):
-                        scores = scores or validate()
+                        scores = last_scores = scores or validate()
                         val_total = total_loss(scores)
                         history.append(
                             {
@@ -246,7 +271,7 @@ class Trainer:
                             stopped_early = cfg.patience is not None and (
                                 stale_evaluations >= cfg.patience
                             )
-                    if counter.done >= total_steps or stopped_early:
+                    if counter.done >= stop_step or stopped_early:
                         break
                 else:
                     self.strategy.end_epoch()
@@ -257,7 +282,9 @@ class Trainer:
                         )
         counter.close()
 
-        if best.state:
+        if cfg.prefix_fraction is not None:  # a prefix keeps the weights it ends with (§1.2)
+            best.scores, best.step = last_scores, state.step
+        elif best.state:
             model.load_state_dict(best.state)
         # The restored weights were validated when they were kept: no second pass over val.
         val_scores = best.scores or validate()
