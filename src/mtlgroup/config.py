@@ -61,6 +61,7 @@ _REGISTRIES = {
     "executor": "mtlgroup.study.executors:EXECUTORS",
     "solver": "mtlgroup.selection.solvers:SOLVERS",
     "estimator": "mtlgroup.pipeline.estimators:ESTIMATOR_CLASSES",
+    "strategy": "mtlgroup.training.strategies:STRATEGIES",
 }
 """The registry each named setting is checked against (imported when a config is checked)."""
 
@@ -512,6 +513,74 @@ class PipelineConfig(Section):
         return value
 
 
+_JOINT_ONLY: list[str | dict[str, Any]] = ["joint"]
+
+
+class BenchmarkConfig(Section):
+    """The ``benchmark`` section of ``mtlgroup benchmark`` (see ``docs/benchmark.md``).
+
+    ``strategies``: the all-task network's update strategies (names, or ``{name: cagrad,
+    options: {c: 0.4}}``); ``seeds``: how many (``3`` = seeds 0, 1, 2) or which; ``grouping``:
+    the affinity method that chooses the grouping row (``tag``, ``cs``; ``null``: none), into
+    at most ``max_groups`` groups, probing every ``grouping_every`` steps; ``metric``: the
+    metric Δm compares per task (``metric``: each task's headline metric, ``loss``, or
+    ``{task: metric}``); ``size``: the encoder size of the single-task and all-task networks.
+    """
+
+    strategies: list[str | dict[str, Any]] = Field(default_factory=lambda: _JOINT_ONLY[:])
+    seeds: int | list[int] = 3
+    grouping: Literal["tag", "cs"] | None = "tag"
+    max_groups: int = Field(2, ge=2)
+    grouping_every: int = Field(10, ge=1)
+    metric: str | dict[str, str] = "metric"
+    size: float = Field(1.0, gt=0, le=16)
+
+    @field_validator("grouping", mode="before")
+    @classmethod
+    def _no_grouping(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.lower() == "none" else value
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _split_strategies(cls, value: Any) -> Any:
+        from mtlgroup.study.jobs import parse_strategies
+
+        return parse_strategies(value) if isinstance(value, str) else value
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, value: list[str | dict[str, Any]]) -> list[str | dict[str, Any]]:
+        if not value:
+            raise ValueError("no strategies: give at least one, e.g. [joint, pcgrad]")
+        for strategy in value:
+            checked_strategy(strategy)
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _some_seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"expected at least one seed, got {value}")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError(f"expected distinct seeds, at least one, got {value}")
+        return value
+
+    def seed_list(self) -> list[int]:
+        """The seeds: ``seeds: 3`` is ``[0, 1, 2]``."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+def checked_strategy(value: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A strategy (a name or ``{name, options}``) as a job's request, its name checked against
+    the strategy registry (whose error lists the valid names); ``None`` for the joint sum."""
+    from mtlgroup.study.jobs import strategy_request
+
+    request = strategy_request(value)
+    if request is not None:
+        registered("strategy", request["name"])
+    return request
+
+
 ModelSpec = str | dict[str, Any]
 
 
@@ -534,6 +603,24 @@ class Settings(Section):
         None, description="log every training to an experiment tracker: mlflow, tensorboard, "
         "or {kind: mlflow, uri: ..., experiment: ...} (see docs/tracking.md)"
     )
+    strategy: str | dict[str, Any] | None = Field(
+        None, description="the update strategy of every training of a study or an affinity "
+        "run: a name (joint, stgu, pcgrad, ...; `mtlgroup strategies`) or {name: cagrad, "
+        "options: {c: 0.4}}; default joint (the sum of losses)")
+    benchmark: BenchmarkConfig = Field(
+        default_factory=lambda: BenchmarkConfig.model_validate({}))
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_text(cls, value: Any) -> Any:
+        from mtlgroup.study.jobs import parse_strategy
+
+        return parse_strategy(value) if isinstance(value, str) else value
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str | dict[str, Any] | None) -> dict[str, Any] | None:
+        return checked_strategy(value)  # normalised: {"name", "options"}, None for joint
 
     @field_validator("track")
     @classmethod

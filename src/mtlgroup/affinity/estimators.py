@@ -149,14 +149,16 @@ class _ProbeEstimator(AffinityEstimator):
 
     def __init__(
         self, every: int, step: StepRule, divide_by_lr: bool, lookahead: bool,
-        batched: bool | None,
+        batched: bool | None, strategy: str | Mapping[str, Any] | None = None,
     ):
         self.every = every
         self.step = step
         self.divide_by_lr = divide_by_lr
         self.batched = batched
+        self.strategy = strategy
         self._lookahead = lookahead
         LookaheadProbe(every, step, divide_by_lr)  # validate now, not after data loading
+        self._update_strategy()  # likewise: an unknown strategy fails here
 
     @property
     def callback(self) -> LookaheadProbe:
@@ -168,7 +170,22 @@ class _ProbeEstimator(AffinityEstimator):
     def _make_parts(self) -> tuple[list[Callback], UpdateStrategy | None]:
         probe = LookaheadProbe(self.every, self.step, self.divide_by_lr, self._lookahead,
                                self.batched)
-        return [probe], None
+        return [probe], self._update_strategy()
+
+    def _update_strategy(self) -> UpdateStrategy | None:
+        """A fresh strategy of ``strategy`` (a name or ``{"name", "options"}``; ``None``: the
+        joint sum): the probes measure affinity along that training's trajectory."""
+        if self.strategy is None:
+            return None
+        from mtlgroup.training.strategies import create_strategy
+
+        if isinstance(self.strategy, str):
+            return create_strategy(self.strategy)
+        return create_strategy(self.strategy["name"], **dict(self.strategy.get("options") or {}))
+
+    def _with_strategy(self, params: dict[str, Any]) -> dict[str, Any]:
+        # only when set: the parameters (and reprs) of a joint training stay as they were
+        return {**params, "strategy": self.strategy} if self.strategy is not None else params
 
 
 @register_estimator
@@ -181,6 +198,8 @@ class TagEstimator(_ProbeEstimator):
         divide_by_lr: divide ``Z`` by ``η`` like the released code (rescales only).
         batched: ``vmap`` the lookahead passes (``None``: except on the CPU, where a loop of
             ``functional_call`` measured faster).
+        strategy: the update strategy of the probed training (a name such as ``"pcgrad"`` or
+            ``{"name": ..., "options": {...}}``; default: the joint sum).
         first_order: report first-order TAG, ``⟨θ − θ'_i, g_j⟩ / L_j`` (ALGORITHMS §2), from
             the gradients alone: no lookahead passes, the cost of ``cs``. Default: exact TAG.
 
@@ -193,11 +212,12 @@ class TagEstimator(_ProbeEstimator):
 
     def __init__(
         self, every: int = 10, step: StepRule = "sgd", divide_by_lr: bool = False,
-        batched: bool | None = None,
+        batched: bool | None = None, strategy: str | Mapping[str, Any] | None = None,
         first_order: bool = False,
     ):
         self.first_order = first_order
-        super().__init__(every, step, divide_by_lr, lookahead=not first_order, batched=batched)
+        super().__init__(every, step, divide_by_lr, lookahead=not first_order, batched=batched,
+                         strategy=strategy)
 
     def affinity(self) -> Affinity:
         self.cosine_ = self.callback.cosine_affinity()
@@ -205,9 +225,9 @@ class TagEstimator(_ProbeEstimator):
         return self.first_order_ if self.first_order else self.callback.lookahead_affinity()
 
     def _params(self) -> dict[str, Any]:
-        params = {"every": self.every, "step": self.step, "divide_by_lr": self.divide_by_lr,
-                  "batched": self.batched}
-        # only when set: the parameters of exact TAG stay as they were
+        params = self._with_strategy({"every": self.every, "step": self.step,
+                                      "divide_by_lr": self.divide_by_lr, "batched": self.batched})
+        # only when set, like strategy: the parameters of exact TAG stay as they were
         return {**params, "first_order": True} if self.first_order else params
 
 
@@ -220,14 +240,14 @@ class CosineEstimator(_ProbeEstimator):
 
     method = "cs"
 
-    def __init__(self, every: int = 10):
-        super().__init__(every, "sgd", False, lookahead=False, batched=None)
+    def __init__(self, every: int = 10, strategy: str | Mapping[str, Any] | None = None):
+        super().__init__(every, "sgd", False, lookahead=False, batched=None, strategy=strategy)
 
     def affinity(self) -> Affinity:
         return self.callback.cosine_affinity()
 
     def _params(self) -> dict[str, Any]:
-        return {"every": self.every}
+        return self._with_strategy({"every": self.every})
 
 
 class _AffinityHistory(Callback):

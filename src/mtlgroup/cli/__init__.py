@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # Each module registers its commands on `app` when imported.
 from mtlgroup.cli import affinity as _affinity  # noqa: F401
+from mtlgroup.cli import benchmark as _benchmark  # noqa: F401
 from mtlgroup.cli import datasets as _datasets  # noqa: F401
 from mtlgroup.cli import export as _export  # noqa: F401
 from mtlgroup.cli import run as _run  # noqa: F401

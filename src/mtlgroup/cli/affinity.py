@@ -34,6 +34,7 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
+    STRATEGY,
     TASKS,
     TRACK,
     check_writable,
@@ -96,6 +97,7 @@ def affinity_command(
     image_size: int | None = IMAGE_SIZE,
     data_seed: int | None = DATA_SEED,
     track: str | None = TRACK,
+    strategy: str | None = STRATEGY,
 ) -> None:
     """Measure task affinity (row = source, column = target); write OUT/affinity.{csv,json,png}."""
 
@@ -119,7 +121,8 @@ def affinity_command(
             if table is not None:
                 raise UsageError("--table is for --method pairwise only")
             settings = load_settings(config, overrides(flags, data), model_option)
-            estimator = create_estimator(method, **_estimator_options(settings.training.seed))
+            estimator = create_estimator(method, **_estimator_options(settings.training.seed),
+                                         **_strategy_option(settings.strategy))
             affinity = _train(settings, estimator)
         csv_path = affinity.to_csv(out / "affinity.csv")
         plot_affinity(affinity, out / "affinity.png")
@@ -136,6 +139,15 @@ def affinity_command(
             return {"every": every}
         return {"beta": beta, "warmup": warmup, "regroup_every": regroup_every,
                 "seed": training_seed}
+
+    def _strategy_option(request: dict[str, Any] | None) -> dict[str, Any]:
+        # tag and cs probe a training of any strategy; proximal is its own (STGU)
+        if request is None:
+            return {}
+        if method not in ("tag", "cs"):
+            raise UsageError(f"--strategy is for --method tag or cs: {method} trains with "
+                             "its own strategy")
+        return {"strategy": request}
 
     def _train(settings, estimator):
         from mtlgroup.study.plans import Candidate

@@ -113,6 +113,13 @@ REFINE = typer.Option(
     "Refinement).",
 )
 
+STRATEGY = typer.Option(
+    None, "--strategy",
+    help="Update strategy of every training: joint (default: the sum of losses, one step), "
+    "stgu, or another of `mtlgroup strategies` (pcgrad, upgrad, ...; the torchjd ones need "
+    "pip install 'mtlgroup[torchjd]'); options as NAME(key=value, ...), e.g. 'cagrad(c=0.4)'.",
+)
+
 SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")
 TRACK = typer.Option(
     None, "--track",
@@ -140,7 +147,11 @@ FLAG_KEYS: dict[str, str] = {
     "keep_weights": "study.keep_weights",
     "estimator": "pipeline.estimator", "recommend_budget": "pipeline.recommend_budget",
     "refine": "pipeline.refine",
-    "out": "out", "track": "track",
+    "out": "out", "track": "track", "strategy": "strategy",
+    "strategies": "benchmark.strategies", "seeds": "benchmark.seeds",
+    "grouping": "benchmark.grouping", "max_groups": "benchmark.max_groups",
+    "grouping_every": "benchmark.grouping_every", "metric": "benchmark.metric",
+    "benchmark_size": "benchmark.size",
 }
 """Flag (parameter name) → the :class:`~mtlgroup.config.Settings` key it sets."""
 

@@ -38,6 +38,7 @@ from mtlgroup.cli.options import (
     PROGRESS,
     SCHEDULE,
     SEED,
+    STRATEGY,
     TASKS,
     THREADS,
     TRACK,
@@ -103,6 +104,7 @@ def study_command(
     image_size: int | None = IMAGE_SIZE,
     data_seed: int | None = DATA_SEED,
     track: str | None = TRACK,
+    strategy: str | None = STRATEGY,
 ) -> None:
     """Train the networks of a plan (one job each), resumably; write OUT/study.sqlite and the
     loss tables OUT/tables/{val,test,early}.csv for `mtlgroup select`."""
@@ -158,7 +160,8 @@ def run_study(settings: Any, progress: bool | None, expected: tuple[type[BaseExc
         with Study(out / "study.sqlite", settings.data.dataset, settings.data.loader_options(),
                    names, train_config, seed=settings.training.seed,
                    device=settings.training.device, model=settings.model,
-                   keep_weights=spec.keep_weights, track=track) as study:
+                   keep_weights=spec.keep_weights, track=track,
+                   strategy=settings.strategy) as study:
             if track is not None:  # the store is created once the study's checks passed
                 typer.echo(prepare_track(track))
             if spec.plan is not None:

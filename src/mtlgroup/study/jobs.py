@@ -108,7 +108,9 @@ class JobSpec:
     training logs to: ``{"kind": "mlflow", ...}``, see :mod:`mtlgroup.tracking`) are not part
     of the key.
     ``affinity`` (``{"method": ..., "options": {...}}``) makes it an affinity job (see the
-    module's docstring); it is part of the key.
+    module's docstring); it is part of the key. ``strategy`` (``{"name": "pcgrad",
+    "options": {...}}``, see :func:`strategy_request`) is the update strategy it trains with
+    (``None``: the joint sum); it is part of the *setting*, see :attr:`setting`.
     """
 
     candidate: Candidate
@@ -121,6 +123,7 @@ class JobSpec:
     affinity: Mapping[str, Any] | None = None
     data_identity: Mapping[str, Any] = field(default_factory=dict)
     track: Mapping[str, Any] | None = None
+    strategy: Mapping[str, Any] | None = None
 
     @classmethod
     def create(
@@ -133,11 +136,13 @@ class JobSpec:
         device: str = "auto",
         model: NetworkFactory | str | Mapping[str, Any] | None = None,
         affinity: Mapping[str, Any] | None = None,
+        strategy: str | Mapping[str, Any] | None = None,
     ) -> JobSpec:
         """A spec with the dataset's loader defaults filled in and the training configuration
         validated; ``train_config``'s own seed/device/progress are ignored (pass ``seed``).
         ``model`` is the network factory (default ``conv``); ``affinity`` makes it an
-        affinity job (``{"method": "tag", "options": {"every": 10}}``)."""
+        affinity job (``{"method": "tag", "options": {"every": 10}}``); ``strategy`` the
+        update strategy (a name or ``{"name": ..., "options": {...}}``; default joint)."""
         options = canonical_data_options(dataset, data_options or {})
         training = training_options(train_config or {})
         check_esa_share(candidate, training.get("early_fraction"))
@@ -151,6 +156,7 @@ class JobSpec:
             model=NetworkFactory.of(model),
             affinity=affinity_request(affinity),
             data_identity=data_identity(dataset, options),
+            strategy=strategy_request(strategy),
         )
 
     def _setting_record(self) -> dict[str, Any]:
@@ -164,6 +170,11 @@ class JobSpec:
             "model": self.model.identity(),
             # Only when the dataset has one (a table's file hash): other keys stay as they were.
             **({"data_identity": dict(self.data_identity)} if self.data_identity else {}),
+            # The strategy is part of the setting, not of the candidate: the store builds a
+            # loss table from the jobs of one setting, and the same tasks trained under two
+            # strategies must not meet there as one network name. Only when set (and not the
+            # plain joint sum, which strategy_request turns into None): every other key stays.
+            **({"strategy": dict(self.strategy)} if self.strategy is not None else {}),
         }
 
     @property
@@ -214,6 +225,7 @@ class JobSpec:
             **({"affinity": dict(self.affinity)} if self.affinity is not None else {}),
             **({"data_identity": dict(self.data_identity)} if self.data_identity else {}),
             **({"track": dict(self.track)} if self.track else {}),
+            **({"strategy": dict(self.strategy)} if self.strategy is not None else {}),
         }
 
     @classmethod
@@ -222,7 +234,8 @@ class JobSpec:
         return cls(candidate, data["dataset"], dict(data["data_options"]),
                    dict(data["train_config"]), int(data["seed"]), data.get("device", "auto"),
                    NetworkFactory.of(data.get("model")), affinity_request(data.get("affinity")),
-                   dict(data.get("data_identity") or {}), data.get("track"))
+                   dict(data.get("data_identity") or {}), data.get("track"),
+                   strategy_request(data.get("strategy")))
 
     def train_config_for(self, data: MultiTaskData | None = None) -> TrainConfig:
         """The :class:`TrainConfig` this job trains with (``data`` is not needed: the budget
@@ -274,6 +287,98 @@ def affinity_request(affinity: Mapping[str, Any] | None) -> dict[str, Any] | Non
     request = {"method": affinity["method"], "options": dict(affinity.get("options") or {})}
     canonical_json(request)  # options must be JSON: they are hashed into the key
     return request
+
+
+def strategy_request(strategy: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``{"name": str, "options": {...}}`` (validated JSON), or ``None`` for the plain joint
+    sum, whether given as ``None``, ``"joint"`` or ``{"name": "joint"}``: a job trained that
+    way keeps the key it had before strategies were part of jobs. The name is not looked up
+    here (a registry import per spec); :func:`run_job` creates the strategy.
+
+    >>> strategy_request("pcgrad"), strategy_request({"name": "joint", "options": {}})
+    ({'name': 'pcgrad', 'options': {}}, None)
+    """
+    if strategy is None:
+        return None
+    if isinstance(strategy, str):  # a name, or NAME(key=value, ...) as on a command line
+        parsed = parse_strategy(strategy)
+        strategy = {"name": parsed} if isinstance(parsed, str) else parsed
+    unknown = sorted(set(strategy) - {"name", "options"})
+    if unknown or not isinstance(strategy.get("name"), str) or not strategy["name"]:
+        raise ValueError(f"a strategy is a name or {{'name': str, 'options': {{...}}}}, "
+                         f"got {dict(strategy)!r}")
+    options = strategy.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"strategy {strategy['name']}: options must be a mapping, "
+                         f"got {options!r}")
+    if strategy["name"] == "joint" and not options:
+        return None
+    request = {"name": strategy["name"], "options": dict(options)}
+    canonical_json(request)  # options must be JSON: they are hashed into the key
+    return request
+
+
+def parse_strategy(text: str) -> str | dict[str, Any]:
+    """A strategy written on a command line: ``NAME`` or ``NAME(key=value, ...)`` (values
+    read as YAML), the form :func:`mtlgroup.benchmark.strategy_label` prints.
+
+    >>> parse_strategy("pcgrad"), parse_strategy("cagrad(c=0.4, rescale=1)")
+    ('pcgrad', {'name': 'cagrad', 'options': {'c': 0.4, 'rescale': 1}})
+    """
+    import yaml
+
+    text = text.strip()
+    name, bracket, rest = text.partition("(")
+    if not bracket:
+        if not text:
+            raise ValueError("empty strategy name")
+        return text
+    if not rest.endswith(")") or not name.strip():
+        raise ValueError(f"bad strategy {text!r}: expected NAME or NAME(key=value, ...)")
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest[:-1].split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(f"bad strategy {text!r}: option {item!r} is not key=value")
+        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return {"name": name.strip(), "options": options}
+
+
+def parse_strategies(text: str) -> list[str | dict[str, Any]]:
+    """Comma-separated :func:`parse_strategy` items (commas inside brackets are options').
+
+    >>> parse_strategies("joint, cagrad(c=0.4, rescale=1),upgrad")[1]["options"]
+    {'c': 0.4, 'rescale': 1}
+    """
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    return [parse_strategy(item) for item in items if item.strip()]
+
+
+def make_strategy(request: Mapping[str, Any] | None) -> Any:
+    """A fresh :class:`~mtlgroup.training.UpdateStrategy` of a :func:`strategy_request`
+    (``None``: joint). An unknown name raises the registry's error, which lists the valid
+    ones; a strategy whose extra is missing, its install hint."""
+    if request is None:
+        return None
+    from mtlgroup.training import create_strategy
+
+    try:
+        return create_strategy(request["name"], **request["options"])
+    except ImportError as error:  # a missing extra: its message says what to install
+        raise StrategyUnavailable(str(error)) from error
+
+
+class StrategyUnavailable(ImportError, ValueError):
+    """A strategy whose optional dependency is not installed (an ``ImportError``, and a
+    ``ValueError`` so that the command line shows its install hint as one line)."""
 
 
 def _trainer_version() -> str:
@@ -403,15 +508,18 @@ def run_job(spec: JobSpec) -> JobOutcome:
     with finish_on_error(callbacks):  # a training that raises ends its tracker runs as failed
         if spec.affinity is None:
             network, result = train_network(spec.candidate.tasks, data, spec.candidate.size,
-                                            config, callbacks, model=spec.model)
+                                            config, callbacks, make_strategy(spec.strategy),
+                                            model=spec.model)
             weights = state_dict_bytes(network)
         else:
             from mtlgroup.affinity import estimate_affinity
 
+            # tag and cs probe a training of any strategy; the estimator builds it per fit
+            strategy = {"strategy": dict(spec.strategy)} if spec.strategy is not None else {}
             affinity = estimate_affinity(
                 data, spec.candidate.tasks, method=spec.affinity["method"], config=config,
                 size=spec.candidate.size, model=spec.model, callbacks=callbacks,
-                **spec.affinity["options"],
+                **spec.affinity["options"], **strategy,
             )
             assert affinity.result is not None  # estimate_affinity always trains
             result = affinity.result
@@ -419,6 +527,8 @@ def run_job(spec: JobSpec) -> JobOutcome:
     outcome = JobOutcome.from_train_result(
         spec, result, data.input_shape, time.perf_counter() - started, cache_hit
     )
+    if spec.strategy is not None:
+        extra["strategy"] = dict(spec.strategy)
     outcome.extra = extra
     outcome.weights = weights
     return outcome

@@ -38,7 +38,15 @@ from mtlgroup.data.registry import (
 from mtlgroup.models.network_factory import NetworkFactory
 from mtlgroup.progress import progress_bar
 from mtlgroup.study.executors import Executor, create_executor, error_text
-from mtlgroup.study.jobs import JobOutcome, JobSpec, affinity_request, run_job, training_options
+from mtlgroup.study.jobs import (
+    JobOutcome,
+    JobSpec,
+    affinity_request,
+    make_strategy,
+    run_job,
+    strategy_request,
+    training_options,
+)
 from mtlgroup.study.plans import Candidate, parse_candidate, plan_candidates
 from mtlgroup.study.store import JobRecord, Status, StudyStore, current_owner
 from mtlgroup.study.weights import KeepWeights
@@ -148,6 +156,10 @@ class Study:
             short runs, ``none``); see :mod:`mtlgroup.study.weights`.
         track: where every job logs its training (``{"kind": "mlflow", ...}``, see
             :mod:`mtlgroup.tracking`); not part of job keys.
+        strategy: the update strategy every job trains with (a name such as ``"pcgrad"`` or
+            ``{"name": ..., "options": {...}}``; default: the joint sum). It is part of the
+            study's setting (:attr:`JobSpec.setting`): the same network under two strategies
+            is two results, in two loss tables.
 
     A dataset or model given by import path is imported here, and the network of all the
     study's tasks is built once and its outputs checked before the store
@@ -171,6 +183,7 @@ class Study:
         model: NetworkFactory | str | Mapping[str, Any] | None = None,
         keep_weights: KeepWeights = "all",
         track: Mapping[str, Any] | None = None,
+        strategy: str | Mapping[str, Any] | None = None,
     ):
         self.dataset = dataset
         self.data_options = canonical_data_options(dataset, data_options or {})
@@ -185,6 +198,8 @@ class Study:
         self.train_config = training_options(train_config or {})
         self.seed = int(seed)
         self.device = device
+        self.strategy = strategy_request(strategy)
+        make_strategy(self.strategy)  # an unknown name or a missing extra fails here, once
         self.track = _checked_track(track, Path(store_path).parent)
         self.job_fn = job_fn
         self.store = StudyStore(store_path, keep_weights)
@@ -203,7 +218,7 @@ class Study:
         candidate = candidate.ordered(self.tasks)
         return JobSpec(candidate, self.dataset, self.data_options, self.train_config,
                        self.seed, self.device, self.model, affinity_request(affinity),
-                       self.data_identity, self.track)
+                       self.data_identity, self.track, self.strategy)
 
     @property
     def setting(self) -> str:
