@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mtlgroup.cli import app
-from mtlgroup.study import RayExecutor, Study, run_job
+from mtlgroup.study import Study
 
 DATASET = "userpkg.tabular:load_rows"
 MODEL = {"name": "userpkg.tabular:build_net", "hidden": 8}
@@ -38,17 +38,7 @@ def test_a_pairs_study_of_a_users_data_and_model_trains_every_job(tmp_path, exec
         assert outcome.input_shape == [6]
 
 
-def test_the_same_study_runs_on_ray_and_matches_a_local_run(tmp_path):
-    with study(tmp_path) as s:
-        specs = s.add_plan(["up+also_up", "odd"])
-        executor = RayExecutor(workers=2, object_store_memory=100 * 1024**2)
-        try:
-            summary = s.run(executor, progress=False)
-        finally:
-            executor.close()
-        assert summary.ok and summary.done == 2, summary.format()
-        records = {r.network: r for r in s.records()}
-        assert records["odd"].outcome.scores == run_job(specs[1]).scores
+# On Ray: tests/study/test_ray.py (one cluster for every Ray study).
 
 
 def test_two_models_never_share_results(tmp_path):
