@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mtlgroup.cli.app import app, stdout_console
@@ -33,11 +34,11 @@ def strategies_command(
     for info in infos:
         options = ", ".join(f"{k}={_text(v)}" for k, v in info.options.items())
         table.add_row(info.name, info.kind, info.source, "yes" if info.available else "no",
-                      options, info.description)
+                      escape(options), escape(info.description))
     console = stdout_console()
     console.print(table)
     if not all(info.available for info in infos):
-        console.print(f"the strategies marked 'no' need torchjd: {INSTALL_HINT}")
+        console.print(f"the strategies marked 'no' need torchjd: {INSTALL_HINT}", markup=False)
 
 
 def _text(value: object) -> str:
