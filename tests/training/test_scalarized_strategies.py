@@ -138,3 +138,16 @@ def test_an_unlabelled_task_gets_no_gradient_and_nothing_turns_nan(name):
 def test_unknown_option_is_refused_with_the_accepted_ones():
     with pytest.raises(ValueError, match="'dwa'.*unknown option.*temp.*accepts: temperature"):
         create_strategy("dwa", temp=2.0)
+
+
+def test_famo_measures_the_losses_after_its_step_without_touching_batchnorm_statistics():
+    tasks, _, batch = regression()
+    net = MultiTaskNet(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)),
+                       {t: nn.Linear(3, 1) for t in NOISE})
+    strategy = create_strategy("famo")
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    strategy.setup(net, optimizer, tasks)
+    strategy.step(net, batch(), optimizer, tasks)
+    batchnorm = net.encoder[1]
+    assert int(batchnorm.num_batches_tracked) == 1  # the step's own forward pass only
+    assert not torch.equal(strategy.scalarizer_._w.detach(), torch.zeros(2))  # it did learn
