@@ -150,11 +150,11 @@ def test_a_study_killed_mid_way_resumes_and_trains_each_job_once(tmp_path):
         driver.wait(timeout=30)
         first = done_rows(store)
         assert 1 <= len(first) < 10, "the study must be killed mid-way"
-        finished = subprocess.run([*COMMAND, "--out", str(out)], capture_output=True,
-                                  text=True, timeout=300)
-        assert finished.returncode == 0, finished.stderr + finished.stdout
+        # Resumed in this process: the same command, without a second interpreter start.
+        finished = runner.invoke(app, [*COMMAND[3:], "--out", str(out)])
+        assert finished.exit_code == 0, finished.output
         assert f"{10 - len(first)} trained, {len(first)} already done, 0 failed" in \
-            finished.stdout
+            finished.output
     finally:
         try:  # the killed driver's workers exit by themselves; make sure of it
             os.killpg(driver.pid, signal.SIGKILL)
