@@ -34,8 +34,11 @@ def test_every_strategy_trains_end_to_end(name, data):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert set(result.test) == set(data.tasks.names)
     history = getattr(strategy, "weights_over_time", None)
-    if history is not None:  # the loss weighting strategies say what they did
+    if history is not None:  # the loss weighting strategies say what they did, in the result
         assert all(record["step"] >= 1 for record in history())
+        assert result.extra["weights_over_time"] == history()
+    else:
+        assert "weights_over_time" not in result.extra
 
 
 @pytest.mark.parametrize("name", ["upgrad", "uw", "gradnorm"])

@@ -311,6 +311,19 @@ class Trainer:
         return result
 
 
+def evenly_thinned(records: Sequence[Any], at_most: int = 200) -> list[Any]:
+    """At most ``at_most`` of ``records``, evenly spaced, the first and the last kept (a
+    per-step history of a long run would otherwise bloat every result it is stored in).
+
+    >>> evenly_thinned(list(range(10)), at_most=4)
+    [0, 3, 6, 9]
+    """
+    if len(records) <= at_most:
+        return list(records)
+    last = len(records) - 1
+    return [records[round(k * last / (at_most - 1))] for k in range(at_most)]
+
+
 def train_network(
     tasks: Sequence[str],
     data: MultiTaskData,
@@ -342,6 +355,9 @@ def train_network(
     groups_over_time = getattr(strategy, "groups_over_time", None)
     if groups_over_time is not None:  # group-sequential strategies (stgu)
         result.extra["groups_over_time"] = groups_over_time()
+    weights_over_time = getattr(strategy, "weights_over_time", None)
+    if weights_over_time is not None:  # aggregators, scalarizers, GradNorm
+        result.extra["weights_over_time"] = evenly_thinned(weights_over_time())
     if reference_flops:
         result.extra["cost"] = flops.total / reference_flops
     result.extra.update(extra or {})
