@@ -519,10 +519,11 @@ _JOINT_ONLY: list[str | dict[str, Any]] = ["joint"]
 class BenchmarkConfig(Section):
     """The ``benchmark`` section of ``mtlgroup benchmark`` (see ``docs/benchmark.md``).
 
-    ``strategies``: the all-task network's update strategies (names, or ``{name: cagrad,
-    options: {c: 0.4}}``); ``seeds``: how many (``3`` = seeds 0, 1, 2) or which; ``grouping``:
-    the affinity method that chooses the grouping row (``tag``, ``cs``; ``null``: none), into
-    at most ``max_groups`` groups, probing every ``grouping_every`` steps; ``metric``: the
+    ``strategies``: the all-task network's update strategies (names, ``cagrad:c=0.4``, or
+    ``{name: cagrad, options: {c: 0.4}}``); ``seeds``: how many (``3`` = seeds 0, 1, 2) or
+    which; ``grouping``: the affinity method that chooses the grouping row (``tag``, ``cs``;
+    ``null``: none), into at most ``max_groups`` groups, probing every ``grouping_every``
+    steps; ``metric``: the
     metric Δm compares per task (``metric``: each task's headline metric, ``loss``, or
     ``{task: metric}``); ``size``: the encoder size of the single-task and all-task networks.
     """

@@ -83,9 +83,10 @@ def test_files_and_text(tmp_path):
 
 
 def test_plan_rows_and_bad_plans():
-    plan = BenchmarkPlan(("a", "b"), ("joint", "cagrad(c=0.4)"), (0,))
-    assert [m.label for m in plan.methods()] == ["single-task", "joint", "cagrad(c=0.4)",
+    plan = BenchmarkPlan(("a", "b"), ("joint", "cagrad:c=0.4"), (0,))
+    assert [m.label for m in plan.methods()] == ["single-task", "joint", "cagrad:c=0.4",
                                                  "grouping"]
+    assert plan.methods()[2].strategy == {"name": "cagrad", "options": {"c": 0.4}}
     with pytest.raises(ValueError, match="strategy joint is listed twice"):
         BenchmarkPlan(("a", "b"), ("joint", {"name": "joint"}), (0,))
     with pytest.raises(ValueError, match="at least two tasks"):

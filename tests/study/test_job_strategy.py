@@ -75,13 +75,12 @@ def test_a_missing_extra_is_a_value_error_with_its_hint(monkeypatch):
 
 def test_command_line_text():
     assert parse_strategy("pcgrad") == "pcgrad"
-    assert parse_strategy(" cagrad(c=0.4) ") == {"name": "cagrad", "options": {"c": 0.4}}
-    assert parse_strategies("joint,cagrad(c=0.4, norm=true),stgu") == [
+    assert parse_strategy(" cagrad:c=0.4 ") == {"name": "cagrad", "options": {"c": 0.4}}
+    assert parse_strategies("joint,cagrad:c=0.4, norm=true,stgu") == [
         "joint", {"name": "cagrad", "options": {"c": 0.4, "norm": True}}, "stgu"]
-    with pytest.raises(ValueError, match="is not key=value"):
-        parse_strategy("cagrad(0.4)")
-    with pytest.raises(ValueError, match="expected NAME or NAME"):
-        parse_strategy("cagrad(c=1")
+    assert strategy_request("cagrad:c=0.4") == {"name": "cagrad", "options": {"c": 0.4}}
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        parse_strategy("cagrad:0.4")
 
 
 def test_run_job_trains_with_the_strategy_and_records_it():

@@ -51,15 +51,16 @@ class Method:
 
 
 def strategy_label(request: Mapping[str, Any] | None) -> str:
-    """``joint``, ``pcgrad``, or ``cagrad(c=0.4)`` when options are given.
+    """``joint``, ``pcgrad``, or ``cagrad:c=0.4`` when options are given (the form
+    ``--strategies`` reads).
 
     >>> strategy_label({"name": "cagrad", "options": {"c": 0.4}}), strategy_label(None)
-    ('cagrad(c=0.4)', 'joint')
+    ('cagrad:c=0.4', 'joint')
     """
     if request is None:
         return "joint"
-    options = ", ".join(f"{k}={v}" for k, v in sorted(request["options"].items()))
-    return f"{request['name']}({options})" if options else request["name"]
+    options = ",".join(f"{k}={v}" for k, v in sorted(request["options"].items()))
+    return f"{request['name']}:{options}" if options else request["name"]
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def plot_delta_m(table: BenchmarkTable, path: str | Path, title: str = "") -> Pa
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_xlabel(DELTA_M_AXIS)
     seeds = max((len(r.seeds) for r in rows), default=0)
-    ax.set_title(f"{title}: Δm over {seeds} seeds (bar: mean, line: ± std)" if title
-                 else f"Δm over {seeds} seeds (bar: mean, line: ± std)", fontsize=10)
+    caption = f"Δm over {seeds} seed{'s' * (seeds != 1)} (bar: mean, line: ± std)"
+    ax.set_title(f"{title}\n{caption}" if title else caption, fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     return save_figure(fig, path, dpi=120)

@@ -70,7 +70,7 @@ def benchmark_command(
         None, "--strategies", "-s",
         help="Update strategies of the all-task network, comma-separated, e.g. "
         "joint,uw,gradnorm,pcgrad,mgda,cagrad,nashmtl,upgrad,famo,stgu (`mtlgroup strategies` "
-        "lists them; options as NAME(key=value, ...)). Default: joint.",
+        "lists them; options as NAME:KEY=VALUE, e.g. cagrad:c=0.4). Default: joint.",
     ),
     seeds: str | None = typer.Option(
         None, "--seeds", help="How many seeds (3: seeds 0, 1, 2; the default) or which "

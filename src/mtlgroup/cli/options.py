@@ -117,7 +117,7 @@ STRATEGY = typer.Option(
     None, "--strategy",
     help="Update strategy of every training: joint (default: the sum of losses, one step), "
     "stgu, or another of `mtlgroup strategies` (pcgrad, upgrad, ...; the torchjd ones need "
-    "pip install 'mtlgroup[torchjd]'); options as NAME(key=value, ...), e.g. 'cagrad(c=0.4)'.",
+    "pip install 'mtlgroup[torchjd]'); options as NAME:KEY=VALUE,..., e.g. cagrad:c=0.4.",
 )
 
 SIZE = typer.Option(1.0, "--size", help="Encoder size: 1 = standard, 0.5 = half the FLOPs.")

@@ -94,6 +94,7 @@ class Report:
             refinement=saved["finalize"].get("refinement"), costs=costs.to_dict(),
             settings=context.settings, versions=versions(),
             objective=_objective(context, estimate),
+            delta_m=context.load("evaluate").get("delta_m", {}),
         )
         refined = out / REFINED_TABLE if report.refinement else None  # the last round's table
         written = [*figures.values(), *tables.values(), *([refined] if refined else []),
@@ -306,6 +307,7 @@ def _write_html(context: RunContext, report: PipelineReport, estimate: dict[str,
         "rows": report.rows,
         "grids": grids,
         "metrics": _metrics(context),
+        "delta_m": report.delta_m,
         "affinity_caption": estimate["affinity_caption"],
         "failures": report.failures,
         "settings_yaml": settings_yaml(report.settings) if report.settings else "",

@@ -38,6 +38,12 @@ class BudgetRow:
     independent_total: float | None = None
     all_task_cost: float | None = None
     independent_cost: float | None = None
+    delta_m: float | None = None
+    """Δm (ALGORITHMS §6, percent, positive = better) of the chosen networks against this
+    budget's independent single-task networks, on each task's headline test metric."""
+    delta_m_per_task: dict[str, float] = field(default_factory=dict)
+    all_task_delta_m: float | None = None
+    """Δm of the all-task network of this budget against the same independent networks."""
 
     @property
     def best(self) -> str | None:
@@ -96,6 +102,9 @@ class PipelineReport:
     settings: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     objective: dict[str, Any] = field(default_factory=dict)
+    delta_m: dict[str, Any] = field(default_factory=dict)
+    """What the rows' Δm compares (``against``) and the metric of each task (``metrics``:
+    ``{task: {"name", "lower_is_better"}}``); see :class:`BudgetRow`."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

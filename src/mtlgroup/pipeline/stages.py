@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from mtlgroup.delta_m import TaskMetric, task_metrics
 from mtlgroup.pipeline.rows import BudgetRow
 from mtlgroup.registry import Registry
 
@@ -226,7 +227,9 @@ def scaled_size(costs: CostModel, tasks: list[str], target: float) -> tuple[floa
 @dataclass(frozen=True)
 class Evaluate:
     """Score every row on test: the chosen networks by the honest and the min rule
-    (:func:`~mtlgroup.selection.evaluate.score_served`), and the baselines."""
+    (:func:`~mtlgroup.selection.evaluate.score_served`), and the baselines; at each baseline
+    budget, Δm (ALGORITHMS §6) of the chosen networks and of the all-task network against the
+    budget's independent single-task networks, on each task's headline test metric."""
 
     name: str = "evaluate"
 
@@ -239,6 +242,8 @@ class Evaluate:
         baselines = {b["budget"]: b for b in context.load("baselines")["budgets"]}
         name = _canonical_name(context)
         test = {name(n): losses for n, losses in context.study.losses("test").items()}
+        test_scores = _test_scores(context)
+        metrics = task_metrics(context.study.dataset_tasks, context.tasks)
         for row in rows:
             if row.feasible:
                 served = {t: name(n) for t, n in row.served_by.items()}
@@ -252,7 +257,11 @@ class Evaluate:
                     row.test_per_task = dict(scores.per_task)
             if row.budget in baselines:
                 _score_baselines(row, baselines[row.budget], test, name)
-        return context.save(self.name, {"rows": [row.to_dict() for row in rows]})
+                _score_delta_m(row, baselines[row.budget], test_scores, metrics, name)
+        return context.save(self.name, {"rows": [row.to_dict() for row in rows], "delta_m": {
+            "against": DELTA_M_REFERENCE,
+            "metrics": {t: {"name": m.name, "lower_is_better": m.lower_is_better}
+                        for t, m in metrics.items()}}})
 
 
 def _score_baselines(row: BudgetRow, plan: dict[str, Any],
@@ -273,6 +282,41 @@ def _score_baselines(row: BudgetRow, plan: dict[str, Any],
             setattr(row, field_name, score_served(served, test, source="test losses").total)
         except TableError:
             pass
+
+
+DELTA_M_REFERENCE = "the independent single-task networks of the same budget"
+
+
+def _test_scores(context: RunContext) -> dict[str, dict[str, dict[str, float]]]:
+    """Network → task → test scores (loss and metrics) of the setting's full trainings."""
+    return {r.network: r.outcome.scores["test"]
+            for r in context.study.store.jobs("done", setting=context.study.setting)
+            if r.outcome is not None and r.is_network and r.candidate.is_full_budget}
+
+
+def _score_delta_m(row: BudgetRow, plan: dict[str, Any],
+                   scores: dict[str, dict[str, dict[str, float]]],
+                   metrics: dict[str, TaskMetric], name: Callable[[str], str]) -> None:
+    """Fill the row's Δm against its independent networks (left ``None`` where a network
+    that serves a task has no test scores, e.g. its training failed)."""
+    from mtlgroup.delta_m import delta_m_of_scores
+
+    def served(served_by: dict[str, str]) -> dict[str, dict[str, float]] | None:
+        found = {t: scores[name(n)][t] for t, n in served_by.items()
+                 if t in scores.get(name(n), {})}
+        return found if set(found) >= set(metrics) else None
+
+    independent = dict(plan["independent"])
+    reference = served(independent)
+    if reference is None:
+        return
+    chosen = served(row.served_by) if row.feasible else None
+    if chosen is not None:
+        gain = delta_m_of_scores(chosen, reference, metrics)
+        row.delta_m, row.delta_m_per_task = gain.overall, gain.per_task
+    all_task = served(dict.fromkeys(independent, plan["all_task"]))
+    if all_task is not None:
+        row.all_task_delta_m = delta_m_of_scores(all_task, reference, metrics).overall
 
 
 def _canonical_name(context: RunContext) -> Callable[[str], str]:

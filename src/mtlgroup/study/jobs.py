@@ -300,7 +300,7 @@ def strategy_request(strategy: str | Mapping[str, Any] | None) -> dict[str, Any]
     """
     if strategy is None:
         return None
-    if isinstance(strategy, str):  # a name, or NAME(key=value, ...) as on a command line
+    if isinstance(strategy, str):  # a name, or NAME:KEY=VALUE,... as on a command line
         parsed = parse_strategy(strategy)
         strategy = {"name": parsed} if isinstance(parsed, str) else parsed
     unknown = sorted(set(strategy) - {"name", "options"})
@@ -319,47 +319,42 @@ def strategy_request(strategy: str | Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def parse_strategy(text: str) -> str | dict[str, Any]:
-    """A strategy written on a command line: ``NAME`` or ``NAME(key=value, ...)`` (values
-    read as YAML), the form :func:`mtlgroup.benchmark.strategy_label` prints.
+    """A strategy written on a command line, ``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE``
+    (:func:`mtlgroup.training.strategy_catalog.parse_strategy_spec`): the name alone, or
+    ``{"name", "options"}``.
 
-    >>> parse_strategy("pcgrad"), parse_strategy("cagrad(c=0.4, rescale=1)")
+    >>> parse_strategy("pcgrad"), parse_strategy("cagrad:c=0.4,rescale=1")
     ('pcgrad', {'name': 'cagrad', 'options': {'c': 0.4, 'rescale': 1}})
     """
-    import yaml
+    from mtlgroup.training.strategy_catalog import parse_strategy_spec
 
-    text = text.strip()
-    name, bracket, rest = text.partition("(")
-    if not bracket:
-        if not text:
-            raise ValueError("empty strategy name")
-        return text
-    if not rest.endswith(")") or not name.strip():
-        raise ValueError(f"bad strategy {text!r}: expected NAME or NAME(key=value, ...)")
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest[:-1].split(","))):
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip():
-            raise ValueError(f"bad strategy {text!r}: option {item!r} is not key=value")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return {"name": name.strip(), "options": options}
+    name, options = parse_strategy_spec(text)
+    return {"name": name, "options": options} if options else name
 
 
 def parse_strategies(text: str) -> list[str | dict[str, Any]]:
-    """Comma-separated :func:`parse_strategy` items (commas inside brackets are options').
+    """A comma-separated list of :func:`parse_strategy` items. A part that is ``KEY=VALUE``
+    (no ``NAME:`` before it) is one more option of the strategy before it, so
+    ``joint,cagrad:c=0.4,rescale=1,upgrad`` is three strategies.
 
-    >>> parse_strategies("joint, cagrad(c=0.4, rescale=1),upgrad")[1]["options"]
-    {'c': 0.4, 'rescale': 1}
+    >>> parse_strategies("joint, cagrad:c=0.4,rescale=1,upgrad:pref_vector=[1, 2]")
+    ['joint', {'name': 'cagrad', 'options': {'c': 0.4, 'rescale': 1}}, {'name': 'upgrad', \
+'options': {'pref_vector': [1, 2]}}]
     """
-    items, depth, current = [], 0, ""
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            items.append(current)
-            current = ""
-        else:
+    items: list[str] = []
+    depth, current = 0, ""
+    for char in text + ",":
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
+        if char != "," or depth:
             current += char
-    items.append(current)
-    return [parse_strategy(item) for item in items if item.strip()]
+            continue
+        part, current = current.strip(), ""
+        key, equals, _ = part.partition("=")
+        if items and equals and ":" not in key:  # an option of the strategy before
+            items[-1] += f",{part}"
+        elif part:
+            items.append(part)
+    return [parse_strategy(item) for item in items]
 
 
 def make_strategy(request: Mapping[str, Any] | None) -> Any:
