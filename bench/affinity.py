@@ -15,10 +15,20 @@
     ``mtlgroup affinity``; ``tag-0.2`` for ``--tag-fraction 0.2``), else measured here with the
     training options given (pass the study's: ``--epochs``, ``--lr``, ``--batch-size``,
     ``--n-train``, ``--n-val``, ``--size``, ``--seed``).
+(d) ``--tag-cost``: a probe step's CPU time against a joint step's, interleaved on one batch:
+    exact TAG with a forward pass of its own (before issue 11), exact TAG reusing the step's
+    forward pass, first-order TAG (= CS: gradients only); the overhead at every 10 from them.
+    Targets: ≤ 1.15× exact, ≤ 1.10× first-order.
+(e) ``--agreement``: one exact TAG run per dataset (``scenes`` task set 1 and ``fashion`` at
+    the demo's scale: 1000 images, 4 epochs, batch 64, lr 2e-3) gives exact and first-order TAG
+    of the same probes; their Spearman rank correlation over the off-diagonal entries, and
+    whether they choose the same groups.
 
     .venv/bin/python bench/affinity.py [--dataset scenes] [--repeats 3] [--steps 80]
     .venv/bin/python bench/affinity.py --quality runs/study --affinity-dir runs/affinity \\
         --epochs 10 --n-train 2000
+    .venv/bin/python bench/affinity.py --tag-cost
+    .venv/bin/python bench/affinity.py --agreement
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -96,6 +107,8 @@ def alternate(variants: dict[str, Callable[[], Timing]], repeats: int) -> dict[s
     for _ in range(repeats):
         for name, run in variants.items():
             runs[name].append(run())
+            print(f"  {name}: {runs[name][-1].step_cpu * 1e3:.1f} ms per step (CPU)",
+                  file=sys.stderr, flush=True)
     return {
         name: Timing(*(statistics.median(getattr(t, f.name) for t in timings)
                        for f in fields(Timing)))
@@ -184,6 +197,116 @@ def compute_to_grouping(
     print(f"hoa / tag = {hoa / tag:.1f}x, exhaustive / tag = {exhaustive / tag:.1f}x, "
           f"exhaustive / hoa = {exhaustive / hoa:.1f}x; a tag run over the first 20% of the "
           f"budget: hoa / tag = {hoa / (0.2 * tag):.1f}x")
+
+
+def tag_cost(args: argparse.Namespace, data: MultiTaskData, tasks: list[str]) -> None:
+    """Per-step CPU time of a joint step and of a probe step of each kind, interleaved
+    ``--probe-repeats`` times on one batch (trainings of a few probes each were too noisy on a
+    loaded machine); the overhead at every 10 is ``(9·joint + probe step) / (10·joint)``."""
+    from mtlgroup.affinity.lookahead import (
+        RngState,
+        _lookahead_losses,
+        _stacked_gradients,
+        probe,
+        probe_losses,
+        shared_parameters,
+    )
+    from mtlgroup.training import JointStrategy, task_losses
+
+    torch.manual_seed(0)
+    task_set = data.tasks.subset(tasks)
+    model = make_network(task_set, data.input_shape).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch = next(data.train.batches(args.batch_size, True, torch.Generator().manual_seed(0),
+                                    tasks))
+
+    def reusing(lookahead: bool) -> JointStrategy:
+        strategy = JointStrategy()
+        replay = RngState.capture(batch.inputs.device)  # no dropout in this network
+
+        def observe(losses):
+            probe_losses(model, batch, task_set, losses, optimizer, lookahead=lookahead,
+                         replay=replay)
+
+        strategy.add_loss_observer(observe)
+        return strategy
+
+    joint = JointStrategy()
+    exact_reuse, first_order = reusing(True), reusing(False)
+
+    def own_forward() -> None:
+        probe(model, batch, task_set, optimizer)
+        joint.step(model, batch, optimizer, task_set)
+
+    shared = shared_parameters(model)
+    moved = {k: p.detach().unsqueeze(0).expand(len(tasks), *p.shape) for k, p in shared.items()}
+
+    def gradients_alone() -> None:  # where the time goes: the parts of a probe
+        losses = task_losses(model(batch.inputs), batch, task_set)
+        _stacked_gradients([losses[t] for t in tasks], shared, keep_graph=False)
+
+    variants: dict[str, Callable[[], object]] = {
+        "joint step": lambda: joint.step(model, batch, optimizer, task_set),
+        "tag, own forward (before)": own_forward,
+        "tag, reusing the step's forward": lambda: exact_reuse.step(model, batch, optimizer,
+                                                                    task_set),
+        "tag first-order (= cs)": lambda: first_order.step(model, batch, optimizer, task_set),
+        "part: forward + n gradients": gradients_alone,
+        "part: n lookahead passes": lambda: _lookahead_losses(model, batch, task_set, moved,
+                                                              False, None),
+    }
+    for run in variants.values():  # lazy initialisation
+        run()
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.probe_repeats):
+        for name, run in variants.items():
+            started = time.process_time()
+            run()
+            seconds[name].append(time.process_time() - started)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    base = median["joint step"]
+    print(f"\n(d) TAG cost: {len(tasks)} tasks, batch {args.batch_size}, torch threads "
+          f"{torch.get_num_threads()}, median CPU time of {args.probe_repeats} interleaved "
+          "repetitions on one batch")
+    print(f"{'variant':34s} {'step CPU ms':>12s} {'in joint steps':>15s} {'every 10':>9s}")
+    for name, value in median.items():
+        every10 = (9 * base + value) / (10 * base)
+        print(f"{name:34s} {value * 1e3:12.1f} {value / base:15.2f} {every10:8.3f}x")
+
+
+def agreement(args: argparse.Namespace) -> None:
+    from scipy.stats import spearmanr
+
+    from mtlgroup.affinity import TagEstimator
+    from mtlgroup.data.scenes import TASK_SET_1
+    from mtlgroup.selection import problem_from_affinity, solve
+
+    print(f"\n(e) agreement of first-order with exact TAG (step rule {args.step}, every "
+          f"{args.every}, one run each, "
+          "demo scale: 1000 training images, 4 epochs, batch 64, lr 2e-3, seed 0)")
+    for dataset in ("scenes", "fashion"):
+        data = load_dataset(dataset, n_train=1000, n_val=250, n_test=250)
+        tasks = list(TASK_SET_1) if dataset == "scenes" else list(data.tasks.names)
+        config = TrainConfig(epochs=4, batch_size=64, lr=2e-3, seed=0, device="cpu",
+                             progress=False)
+        started = time.process_time()
+        estimator = TagEstimator(every=args.every, step=args.step).fit(data, tasks, config)
+        exact, first = estimator.affinity_, estimator.first_order_
+        off = ~torch.eye(len(tasks), dtype=torch.bool).numpy()
+        rho = spearmanr(exact.matrix[off], first.matrix[off]).statistic
+        pairs = exact.pair_scores()
+        rho_pairs = spearmanr([pairs[p] for p in pairs],
+                              [first.pair_scores()[p] for p in pairs]).statistic
+        same = []
+        for k in (2, 3):
+            chosen = [sorted(solve(problem_from_affinity(a.tasks, a.matrix, max_groups=k)).names)
+                      for a in (exact, first)]
+            same.append(f"{k} groups {'same' if chosen[0] == chosen[1] else 'differ'}")
+        scale = float(abs(exact.matrix[off]).mean() / abs(first.matrix[off]).mean())
+        print(f"  {dataset:8s} {len(tasks)} tasks, {exact.n_probes} probes: Spearman "
+              f"{rho:+.3f} over the {int(off.sum())} off-diagonal entries, {rho_pairs:+.3f} "
+              f"over the pair scores; mean |exact| / mean |first-order| = {scale:.2f}; "
+              f"{', '.join(same)} ({time.process_time() - started:.0f} CPU s)")
 
 
 # ------------------------------------------------------------------------------ quality
@@ -295,6 +418,10 @@ def main() -> None:
     parser.add_argument("--study-n-train", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100, help="STGU warm-up steps")
     parser.add_argument("--quality", metavar="STUDY_DIR", help="(c) only: study tables here")
+    parser.add_argument("--tag-cost", action="store_true", help="(d) only")
+    parser.add_argument("--probe-repeats", type=int, default=15, help="(d) repetitions")
+    parser.add_argument("--step", default="sgd", help="(e) lookahead step rule")
+    parser.add_argument("--agreement", action="store_true", help="(e) only")
     parser.add_argument("--affinity-dir", default="runs/affinity")
     parser.add_argument("--epochs", type=int, default=10, help="(c) affinity training epochs")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -309,7 +436,13 @@ def main() -> None:
     if args.quality:
         quality(args)
         return
+    if args.agreement:
+        agreement(args)
+        return
     data, tasks = bench_data(args)
+    if args.tag_cost:
+        tag_cost(args, data, tasks)
+        return
     step_ratio = overhead(args, data, tasks)
     compute_to_grouping(args, data, tasks, step_ratio)
 
