@@ -40,3 +40,15 @@ def test_the_benchmark_section():
                          ({"strategies": []}, "no strategies")):
         with pytest.raises(ConfigError, match=message):
             parse_config({"benchmark": bad}, Settings)
+
+
+def test_a_run_takes_the_strategy_but_proximal_has_its_own(tmp_path):
+    from mtlgroup.pipeline.context import open_context
+
+    settings = parse_config({"data": {"dataset": "synthetic", "tasks": "bright,parity",
+                                      "n_train": 16, "n_val": 8, "n_test": 8, "size": 8},
+                             "strategy": "stgu", "study": {"executor": "inline"}}, Settings)
+    with open_context(settings, tmp_path, echo=lambda line: None) as context:
+        assert context.study.spec("bright").strategy == {"name": "stgu", "options": {}}
+    with pytest.raises(ConfigError, match="proximal estimator trains with its own strategy"):
+        parse_config({"strategy": "pcgrad", "pipeline": {"estimator": "proximal"}}, Settings)

@@ -623,6 +623,14 @@ class Settings(Section):
     def _known_strategy(cls, value: str | dict[str, Any] | None) -> dict[str, Any] | None:
         return checked_strategy(value)  # normalised: {"name", "options"}, None for joint
 
+    @model_validator(mode="after")
+    def _strategy_fits_the_estimator(self) -> Settings:
+        # proximal affinity trains with its own strategy (STGU): another one cannot drive it
+        if isinstance(self.strategy, dict) and self.pipeline.estimator == "proximal":
+            raise ValueError(f"strategy {self.strategy['name']}: the proximal estimator trains "
+                             "with its own strategy (STGU); use tag or cs, or leave strategy out")
+        return self
+
     @field_validator("track")
     @classmethod
     def _known_tracker(cls, value: str | dict[str, Any] | None) -> dict[str, Any] | None:

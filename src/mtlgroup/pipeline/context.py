@@ -159,6 +159,7 @@ def open_context(
         settings.data.loader_options(), settings.data.task_names(),
         settings.training.model_dump(), settings.training.seed, settings.training.device,
         model=settings.model, keep_weights=settings.study.keep_weights, track=track,
+        strategy=settings.strategy,  # every training of the run, in the run's setting
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
