@@ -112,7 +112,13 @@ class AffinityEstimator(ABC):
         self.affinity_: Affinity = self.affinity()
         self.affinity_.result = result
         self.affinity_.settings.setdefault("size", size)
+        self.affinity_.settings.update(self._recorded_settings())
         return self
+
+    def _recorded_settings(self) -> dict[str, Any]:
+        """What the fitted affinity's ``settings`` record beside the probes' own (default:
+        nothing more)."""
+        return {}
 
     def _start(self) -> None:
         """Fresh callbacks/strategy for a new fit."""
@@ -179,9 +185,23 @@ class _ProbeEstimator(AffinityEstimator):
             return None
         from mtlgroup.training.strategies import create_strategy
 
-        if isinstance(self.strategy, str):
-            return create_strategy(self.strategy)
+        if isinstance(self.strategy, str):  # a name or NAME:KEY=VALUE,...
+            from mtlgroup.training.strategy_catalog import strategy_from_spec
+
+            return strategy_from_spec(self.strategy)
         return create_strategy(self.strategy["name"], **dict(self.strategy.get("options") or {}))
+
+    def _recorded_settings(self) -> dict[str, Any]:
+        # the affinity says which training it was measured along (only when not joint)
+        if self.strategy is None:
+            return {}
+        if isinstance(self.strategy, str):
+            from mtlgroup.training.strategy_catalog import parse_strategy_spec
+
+            name, options = parse_strategy_spec(self.strategy)
+            return {"strategy": {"name": name, "options": options}}
+        return {"strategy": {"name": self.strategy["name"],
+                             "options": dict(self.strategy.get("options") or {})}}
 
     def _with_strategy(self, params: dict[str, Any]) -> dict[str, Any]:
         # only when set: the parameters (and reprs) of a joint training stay as they were
