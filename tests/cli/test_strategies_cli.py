@@ -35,3 +35,21 @@ def test_train_with_a_strategy_and_its_options(tmp_path):
     assert (out / "result.json").exists()
     bad = runner.invoke(app, [*args, "--strategy", "cagrad:cc=1"])
     assert bad.exit_code == 2 and "unknown option(s) cc" in bad.output
+
+
+def test_train_takes_the_strategy_of_its_config_and_the_flag_wins(tmp_path):
+    pytest.importorskip("torchjd")
+    config = tmp_path / "train.yaml"
+    config.write_text("strategy: uw\n")
+    args = ["train", "--config", str(config), "--dataset", "synthetic", "--tasks", "all",
+            "--size", "0.25", "--max-steps", "2", "--batch-size", "8", "--n-train", "16",
+            "--n-val", "8", "--n-test", "8", "--device", "cpu"]
+
+    def extra(out, *flags):
+        result = runner.invoke(app, [*args, "--out", str(out), *flags])
+        assert result.exit_code == 0, result.output
+        return json.loads((out / "result.json").read_text())["extra"]
+
+    # uw weighs the losses (and says so); the joint sum records no weights
+    assert "weights_over_time" in extra(tmp_path / "from-config")
+    assert "weights_over_time" not in extra(tmp_path / "flag", "--strategy", "joint")

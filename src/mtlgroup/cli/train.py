@@ -29,6 +29,7 @@ from mtlgroup.cli.options import (
     SCHEDULE,
     SEED,
     SIZE,
+    STRATEGY,
     TRACK,
     load_settings,
     overrides,
@@ -44,13 +45,7 @@ def train_command(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for result.json and model.pt."),
     size: float = SIZE,
-    strategy: str = typer.Option(
-        "joint", "--strategy",
-        help="How a batch becomes an update: joint (sum of losses, one step), stgu (selective "
-        "task group updates), gradnorm, a torchjd aggregator (upgrad, mgda, pcgrad, cagrad, "
-        "nashmtl, ...) or scalarizer (uw, dwa, famo, ...); options after a colon, e.g. "
-        "cagrad:c=0.4. 'mtlgroup strategies' lists them (docs/training.md).",
-    ),
+    strategy: str | None = STRATEGY,
     config: Path | None = CONFIG,
     model: str | None = MODEL,
     model_option: list[str] | None = MODEL_OPTION,
@@ -80,19 +75,20 @@ def train_command(
         import torch
 
         from mtlgroup.cost import CostModel
+        from mtlgroup.study.jobs import make_strategy
         from mtlgroup.study.plans import Candidate
         from mtlgroup.tracking import finish_on_error, start_tracking, tracking_callbacks
         from mtlgroup.training import train_network
-        from mtlgroup.training.strategy_catalog import strategy_from_spec
 
         settings = load_settings(config, overrides(flags, data), model_option)
-        update = strategy_from_spec(strategy)
+        # The flag wins over the config's `strategy:`; neither means the joint sum.
+        update = make_strategy(settings.strategy)
         run = prepare_training(settings, size, out)
         callbacks = tracking_callbacks(
             start_tracking(settings.track, out, typer.echo),
             Candidate(tuple(run.tasks), size).name,
             {"size": size, "dataset": settings.data.dataset, "model": run.factory.describe(),
-             "strategy": strategy},
+             "strategy": (settings.strategy or {"name": "joint"})["name"]},
         )
         with finish_on_error(callbacks):
             model_net, result = train_network(
