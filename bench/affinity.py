@@ -208,8 +208,8 @@ def tag_cost(args: argparse.Namespace, data: MultiTaskData, tasks: list[str]) ->
         _lookahead_losses,
         _stacked_gradients,
         probe,
-        probe_losses,
         shared_parameters,
+        start_probe,
     )
     from mtlgroup.training import JointStrategy, task_losses
 
@@ -224,9 +224,15 @@ def tag_cost(args: argparse.Namespace, data: MultiTaskData, tasks: list[str]) ->
         strategy = JointStrategy()
         replay = RngState.capture(batch.inputs.device)  # no dropout in this network
 
-        def observe(losses):
-            probe_losses(model, batch, task_set, losses, optimizer, lookahead=lookahead,
-                         replay=replay)
+        def observe(losses):  # as LookaheadProbe does: the passes wait for the step
+            pending = start_probe(model, batch, task_set, losses, optimizer,
+                                  lookahead=lookahead, replay=replay)
+
+            def finish(*_) -> None:  # a pre-hook that returns something replaces step's args
+                handle.remove()
+                pending.finish()
+
+            handle = optimizer.register_step_pre_hook(finish)
 
         strategy.add_loss_observer(observe)
         return strategy

@@ -12,7 +12,7 @@ from affinity_helpers import (
     small_network,
 )
 
-from mtlgroup.affinity import LookaheadProbe, SelectiveGroupStrategy, probe
+from mtlgroup.affinity import LookaheadProbe, SelectiveGroupStrategy, probe, shared_parameters
 from mtlgroup.affinity.callback import RunningMean
 from mtlgroup.training import Callback, Trainer, TrainState
 
@@ -99,3 +99,20 @@ def test_a_strategy_that_hides_its_losses_is_still_probed(synthetic):
     Trainer(quick_config(max_steps=6), [probe_cb], SelectiveGroupStrategy(warmup=100)).fit(
         small_network(synthetic), synthetic)
     assert probe_cb.n_probes_ == 3 and probe_cb.reused_forward_ == 0
+
+
+def test_the_lookahead_passes_wait_for_the_backward_pass(synthetic, monkeypatch):
+    """Reusing the step's forward pass, the lookahead passes run once the training's backward
+    pass is done (its graph freed) and before the optimizer moves the weights."""
+    from mtlgroup.affinity.lookahead import PendingProbe
+
+    seen, original = [], PendingProbe.finish
+
+    def finish(self):
+        seen.append(all(p.grad is not None for p in shared_parameters(self.model).values()))
+        return original(self)
+
+    monkeypatch.setattr(PendingProbe, "finish", finish)
+    probe_cb = LookaheadProbe(every=1)
+    _train(synthetic, [probe_cb], max_steps=3)
+    assert seen == [False, True, True]  # step 1 probes on its own, before any backward pass

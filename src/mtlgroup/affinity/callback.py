@@ -10,14 +10,16 @@ Every ``every`` steps (at steps 1, 1 + every, 1 + 2·every, …, so even a short
 Forward reuse: the probe registers a loss observer on the trainer's strategy
 (:meth:`~mtlgroup.training.UpdateStrategy.add_loss_observer`), so the step's own forward pass
 gives the "before" losses and the graph for the per-task gradients
-(:func:`~mtlgroup.affinity.lookahead.probe_losses`); the RNG state saved in ``on_step_begin``
-replays that pass's dropout masks in the lookahead passes. Without a strategy on the
+(:func:`~mtlgroup.affinity.lookahead.start_probe`); the RNG state saved in ``on_step_begin``
+replays that pass's dropout masks in the lookahead passes, which run from an optimizer step
+pre-hook: after the training's backward pass has freed the graph, before the weights move.
+Without a strategy on the
 :class:`~mtlgroup.training.TrainState` (a loop of your own), with one that does not show its
 losses, and at the first probe (until the strategy has shown them once), the probe runs
 :func:`~mtlgroup.affinity.lookahead.probe` (a forward pass of its own) in ``on_step_begin``.
 
-Entries a probe cannot define (a target with no labelled sample in the batch, a zero gradient)
-are left out of that entry's mean. The probe changes neither the trajectory nor BatchNorm
+Entries a probe cannot define (a source or target with no labelled sample in the batch, a zero
+gradient) are left out of that entry's mean. The probe changes neither the trajectory nor BatchNorm
 statistics (see :mod:`mtlgroup.affinity.lookahead`).
 
 History: at each validation (and at the end) the mean of the probes *since the previous entry*
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import Tensor
 
-from mtlgroup.affinity.lookahead import ProbeOutcome, RngState, probe, probe_losses
+from mtlgroup.affinity.lookahead import PendingProbe, ProbeOutcome, RngState, probe, start_probe
 from mtlgroup.affinity.matrix import Affinity, History
 from mtlgroup.affinity.steps import STEP_RULES, StepRule
 from mtlgroup.training.callbacks import Callback, TrainState
@@ -136,6 +138,9 @@ class LookaheadProbe(Callback):
         self.first_order_history_ = self._histories["tag1"]
         self.cosine_history_ = self._histories["cs"]
         self._due: tuple[TrainState, RngState] | None = None
+        self._pending: PendingProbe | None = None  # lookahead passes waiting for the step
+        self._hook: Any = None
+        self._seconds = 0.0
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -181,15 +186,29 @@ class LookaheadProbe(Callback):
         (state, replay), self._due = self._due, None
         assert state.batch is not None
         started = time.perf_counter()
-        outcome = probe_losses(
+        pending = start_probe(
             state.model, state.batch, state.tasks, losses, state.optimizer, self.step,
             lookahead=self.lookahead, batched=self.batched, replay=replay, keep_graph=True,
         )
         self.reused_forward_ += 1
-        self._add(outcome, started)
+        self._seconds = time.perf_counter() - started
+        # The lookahead passes wait for the optimizer's step: by then the training's backward
+        # pass has freed the graph (held through the passes, it cost as much as the reused
+        # forward pass saved), and the weights have not moved yet.
+        self._pending = pending
+        self._hook = state.optimizer.register_step_pre_hook(lambda *_: self._finish())
+
+    def _finish(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._add(pending.finish(), time.perf_counter() - self._seconds)
 
     def on_step_end(self, state: TrainState) -> None:
         self._checking = False
+        self._finish()  # a strategy that never stepped the optimizer: the weights never moved
 
     def _add(self, outcome: ProbeOutcome, started: float) -> None:
         matrices = {"tag1": outcome.first_order_affinity(self.divide_by_lr), "cs": outcome.cosine()}

@@ -184,6 +184,27 @@ def probe_losses(
     from it, so dropout draws the same masks as the "before" pass. ``keep_graph`` keeps the
     graph for a later backward pass (the training's). The RNG is left as it was found.
     """
+    return start_probe(model, batch, tasks, losses, optimizer, step, lr, lookahead, batched,
+                       replay, keep_graph).finish()
+
+
+def start_probe(
+    model: nn.Module,
+    batch: Batch,
+    tasks: TaskSet,
+    losses: Mapping[str, Tensor],
+    optimizer: torch.optim.Optimizer | None = None,
+    step: StepRule = "sgd",
+    lr: float | None = None,
+    lookahead: bool = True,
+    batched: bool | None = None,
+    replay: RngState | None = None,
+    keep_graph: bool = True,
+) -> PendingProbe:
+    """The first half of :func:`probe_losses` (same arguments): the gradients and the lookahead
+    weights. :meth:`PendingProbe.finish` runs the lookahead passes; it may run later (after the
+    training's backward pass has freed the graph: less memory held during the passes), as long
+    as the weights have not moved yet."""
     _check_step(step, optimizer, lr)
     shared = shared_parameters(model)
     if optimizer is not None:
@@ -194,34 +215,58 @@ def probe_losses(
     names = tasks.names
     with _rng_untouched(batch.inputs.device):
         grads = _stacked_gradients([losses[t] for t in names], shared, keep_graph)
-        base = torch.stack([losses[t].detach() for t in names])
-        if step == "optimizer":
-            assert optimizer is not None
-            updates = optimizer_update(optimizer, shared, grads)
-        else:
-            updates = sgd_update(grads, lrs)
-        flat = torch.cat([g.reshape(len(names), -1) for g in grads.values()], dim=1)
-        flat_updates = torch.cat([u.reshape(len(names), -1) for u in updates.values()], dim=1)
-        lookahead_losses = None
-        if lookahead:
-            moved = {k: p.detach() - updates[k] for k, p in shared.items()}
-            if batched is None:
-                batched = batch.inputs.device.type != "cpu"
-            defined = (torch.isfinite(base) & (base > 0)).cpu()
-            lookahead_losses = torch.full((len(names), len(names)), float("nan"))
-            if defined.any():  # an undefined source's row is NaN: skip its pass
-                rows = _lookahead_losses(model, batch, tasks,
-                                         {k: v[defined] for k, v in moved.items()}, batched,
-                                         replay)
-                lookahead_losses[defined] = rows.float().cpu()
-    return ProbeOutcome(
+    base = torch.stack([losses[t].detach() for t in names])
+    if step == "optimizer":
+        assert optimizer is not None
+        updates = optimizer_update(optimizer, shared, grads)
+    else:
+        updates = sgd_update(grads, lrs)
+    flat = torch.cat([g.reshape(len(names), -1) for g in grads.values()], dim=1)
+    flat_updates = torch.cat([u.reshape(len(names), -1) for u in updates.values()], dim=1)
+    moved = None
+    if lookahead:
+        moved = {k: p.detach() - updates[k] for k, p in shared.items()}
+    if batched is None:
+        batched = batch.inputs.device.type != "cpu"
+    return PendingProbe(model, batch, tasks, replay, batched, moved, ProbeOutcome(
         tasks=names,
         losses=base.float().cpu(),
         gradients=flat.detach(),  # n × P can be large: no copy to the host
-        lookahead_losses=lookahead_losses,
+        lookahead_losses=None,
         step_products=(flat_updates @ flat.T).float().cpu(),
         learning_rate=next(iter(lrs.values())),
-    )
+    ))
+
+
+@dataclass
+class PendingProbe:
+    """A probe whose gradients are taken and whose lookahead passes are still to run."""
+
+    model: nn.Module
+    batch: Batch
+    tasks: TaskSet
+    replay: RngState | None
+    batched: bool
+    moved: dict[str, Tensor] | None  # ``None``: no lookahead passes (gradients only)
+    outcome: ProbeOutcome
+
+    def finish(self) -> ProbeOutcome:
+        """Run the lookahead passes (the model's weights must still be those probed)."""
+        if self.moved is None:
+            return self.outcome
+        n = len(self.tasks.names)
+        defined = self.outcome.defined
+        lookahead_losses = torch.full((n, n), float("nan"))
+        if defined.any():  # an undefined source's row is NaN: skip its pass
+            with _rng_untouched(self.batch.inputs.device):
+                rows = _lookahead_losses(self.model, self.batch, self.tasks,
+                                         {k: v[defined.to(v.device)]
+                                          for k, v in self.moved.items()},
+                                         self.batched, self.replay)
+            lookahead_losses[defined] = rows.float().cpu()
+        self.outcome.lookahead_losses = lookahead_losses
+        self.moved = None
+        return self.outcome
 
 
 def _check_step(step: str, optimizer: torch.optim.Optimizer | None, lr: float | None) -> None:
