@@ -41,7 +41,7 @@ import functools
 import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +50,7 @@ from mtlgroup.data.base import Batch
 from mtlgroup.tasks import TaskSet
 from mtlgroup.training.losses import labelled_tasks
 from mtlgroup.training.parameters import shared_parameters
-from mtlgroup.training.strategies import UpdateStrategy, register_strategy
+from mtlgroup.training.strategies import UpdateStrategy, register_variant
 from mtlgroup.training.torchjd_support import check_options, option_values, require_torchjd
 
 
@@ -225,12 +225,8 @@ def backward_without_features(
 
 def aggregator_strategy(spec: AggregatorSpec) -> type[AggregatorStrategy]:
     """The registered strategy class of one aggregator."""
-    cls = type(f"{spec.aggregator}Strategy", (AggregatorStrategy,),
-               {"name": spec.name, "spec": spec, "__doc__": f"{spec.aggregator}: "
-                f"{spec.description}.\n\n{AggregatorStrategy.__doc__}",
-                "__module__": __name__})
-    register_strategy(cls)
-    return cls
+    return cast(type[AggregatorStrategy], register_variant(
+        AggregatorStrategy, spec.name, spec.aggregator, spec.description, __name__, spec=spec))
 
 
 AGGREGATOR_STRATEGIES: dict[str, type[AggregatorStrategy]] = {

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from mtlgroup.data.base import Batch
 from mtlgroup.tasks import TaskSet
 from mtlgroup.training.losses import labelled_tasks, measure_losses
-from mtlgroup.training.strategies import UpdateStrategy, register_strategy
+from mtlgroup.training.strategies import UpdateStrategy, register_variant
 from mtlgroup.training.torchjd_support import check_options, option_values, require_torchjd
 
 
@@ -182,12 +182,8 @@ class ScalarizerStrategy(UpdateStrategy):
 
 def scalarizer_strategy(spec: ScalarizerSpec) -> type[ScalarizerStrategy]:
     """The registered strategy class of one scalarizer."""
-    cls = type(f"{spec.scalarizer}Strategy", (ScalarizerStrategy,),
-               {"name": spec.name, "spec": spec, "__doc__": f"{spec.scalarizer}: "
-                f"{spec.description}.\n\n{ScalarizerStrategy.__doc__}",
-                "__module__": __name__})
-    register_strategy(cls)
-    return cls
+    return cast(type[ScalarizerStrategy], register_variant(
+        ScalarizerStrategy, spec.name, spec.scalarizer, spec.description, __name__, spec=spec))
 
 
 SCALARIZER_STRATEGIES: dict[str, type[ScalarizerStrategy]] = {

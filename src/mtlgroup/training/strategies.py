@@ -116,6 +116,18 @@ def register_strategy(cls: type[UpdateStrategy]) -> type[UpdateStrategy]:
     return STRATEGIES.register(cls.name, cls)
 
 
+def register_variant(base: type[UpdateStrategy], name: str, title: str, description: str,
+                     module: str, **attributes: Any) -> type[UpdateStrategy]:
+    """Register a subclass of ``base`` named ``name`` whose class attributes are ``attributes``
+    (one generic strategy class, many registered configurations: one per torchjd aggregator or
+    scalarizer). Its docstring is ``"title: description."`` followed by ``base``'s."""
+    cls = type(f"{title}Strategy", (base,),
+               {"name": name, "__doc__": f"{title}: {description}.\n\n{base.__doc__}",
+                "__module__": module, **attributes})
+    register_strategy(cls)
+    return cls
+
+
 def create_strategy(name: str, **options: Any) -> UpdateStrategy:
     """A strategy by name (``joint``, ``stgu``, or any registered one).
 
