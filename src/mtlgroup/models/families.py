@@ -2,7 +2,9 @@
 
 ``conv``: the FLOP-scaled convolutional encoder (:class:`~mtlgroup.models.ConvEncoder`) with the
 default heads, for image inputs ``[C, H, W]``. ``mlp``: a FLOP-scaled multilayer perceptron
-(:class:`~mtlgroup.models.mlp.MLPEncoder`) for feature vectors, e.g. rows of a table. In both,
+(:class:`~mtlgroup.models.mlp.MLPEncoder`) for feature vectors, e.g. rows of a table. ``vit``: a
+small FLOP-scaled vision transformer (:class:`~mtlgroup.models.vit.ViTEncoder`) for images, the
+backbone of computation sharing (:mod:`mtlgroup.sharing`). In each,
 ``size`` multiplies the encoder's forward FLOPs and the heads follow the encoder's width.
 
 Example:
@@ -50,4 +52,15 @@ def mlp_network(
     return mlp.mlp_network(tasks, input_shape, size=size, **options)
 
 
-__all__ = ["NETWORKS", "conv_network", "mlp_network"]
+@register_network("vit", version=1, additive=True)
+def vit_network(
+    tasks: TaskSet | Sequence[Task], input_shape: Sequence[int], size: float = 1.0,
+    **options: Any,
+) -> MultiTaskNet:
+    """The small ViT family for images (see :mod:`mtlgroup.models.vit` for its options)."""
+    from mtlgroup.models import vit
+
+    return vit.vit_network(tasks, input_shape, size=size, **options)
+
+
+__all__ = ["NETWORKS", "conv_network", "mlp_network", "vit_network"]

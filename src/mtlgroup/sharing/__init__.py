@@ -1,0 +1,9 @@
+"""Computation sharing between single-task transformers (Shoouri et al., ICCV 2023; ALGORITHMS §4).
+
+A base task's ViT runs as it is; every other task reuses it through sparse weight deltas and
+sparse activation differences (:class:`~mtlgroup.sharing.deltas.TaskDelta`).
+"""
+
+from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta
+
+__all__ = ["LinearRecorder", "TaskDelta"]
