@@ -12,19 +12,30 @@ computed from.
 
 Example:
     >>> import torch
-    >>> from mtlgroup.models.vit import ViTEncoder
     >>> encoder = ViTEncoder((3, 16, 16), base_width=16, depth=1)
     >>> recorder = LinearRecorder()
     >>> features = encoder(torch.zeros(2, 3, 16, 16), recorder)
     >>> list(recorder.inputs) == list(encoder.linear_names)
     True
+    >>> from mtlgroup.models.vit import vit_network
+    >>> from mtlgroup.tasks import Task
+    >>> base = vit_network([Task("a", "label", 2)], (3, 16, 16), base_width=16, depth=1)
+    >>> same = subtask_network(base, zero_delta(base, "b", base.heads["a"]))
+    >>> x = torch.randn(2, 3, 16, 16)
+    >>> bool((same.encoder(x) == base.encoder(x)).all())
+    True
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
+
+from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.vit import ViTEncoder
 
 
 @dataclass
@@ -69,3 +80,64 @@ class LinearRecorder:
         self.inputs[name] = x
         self.outputs[name] = y
         return y
+
+
+def vit_encoder(network: MultiTaskNet) -> ViTEncoder:
+    """``network``'s encoder, checked to be a :class:`~mtlgroup.models.vit.ViTEncoder`
+    (computation sharing needs its linear-layer hook)."""
+    encoder = network.encoder
+    if not isinstance(encoder, ViTEncoder):
+        raise TypeError(
+            f"computation sharing needs ViT networks (--model vit); got an encoder of type "
+            f"{type(encoder).__name__}"
+        )
+    return encoder
+
+
+def weight_key(name: str) -> str:
+    """The ``state_dict`` key of linear layer ``name``'s weight."""
+    return f"{name}.weight"
+
+
+def own_state_of(encoder: ViTEncoder) -> dict[str, Tensor]:
+    """Detached copies of every state entry of ``encoder`` that is not a linear weight."""
+    weights = {weight_key(name) for name in encoder.linear_names}
+    return {key: value.detach().clone() for key, value in encoder.state_dict().items()
+            if key not in weights}
+
+
+def delta_between(base: MultiTaskNet, single: MultiTaskNet, task: str) -> TaskDelta:
+    """The dense delta that turns ``base``'s encoder into ``single``'s (same architecture):
+    ``Δ = W_single − W_base`` for every linear layer, ``single``'s own state and head (copied).
+
+    With it a sub-task computes exactly its own single-task network (density 1).
+    """
+    base_encoder, own_encoder = vit_encoder(base), vit_encoder(single)
+    deltas = {
+        name: (own_encoder.linear_layer(name).weight - base_encoder.linear_layer(name).weight)
+        .detach().clone()
+        for name in base_encoder.linear_names
+    }
+    return TaskDelta(task, deltas, own_state_of(own_encoder), copy.deepcopy(single.heads[task]))
+
+
+def zero_delta(base: MultiTaskNet, task: str, head: nn.Module) -> TaskDelta:
+    """A delta that changes nothing: zero weight deltas and the base's own state, with
+    ``head`` (copied) as the sub-task's decoder. Its encoder computes the base's features."""
+    encoder = vit_encoder(base)
+    deltas = {name: torch.zeros_like(encoder.linear_layer(name).weight).detach()
+              for name in encoder.linear_names}
+    return TaskDelta(task, deltas, own_state_of(encoder), copy.deepcopy(head))
+
+
+def subtask_network(base: MultiTaskNet, delta: TaskDelta) -> MultiTaskNet:
+    """The dense network a sub-task amounts to: a copy of ``base``'s encoder with weights
+    ``W_base + M ⊙ Δ`` and the delta's own state, and the delta's head (a copy). Used as the
+    reference that the sparse computation must reproduce, and to train from."""
+    encoder = copy.deepcopy(vit_encoder(base))
+    state = dict(delta.own_state)
+    for name in encoder.linear_names:
+        state[weight_key(name)] = (encoder.linear_layer(name).weight.detach()
+                                   + delta.weight_deltas[name])
+    encoder.load_state_dict(state)
+    return MultiTaskNet(encoder, {delta.task: copy.deepcopy(delta.head)})
