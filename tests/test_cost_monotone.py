@@ -9,7 +9,7 @@ from mtlgroup.cost import CostModel
 from mtlgroup.models.network_factory import NETWORKS
 from mtlgroup.tasks import Task
 
-SHAPES = {"conv": (3, 8, 8), "mlp": (12,)}
+SHAPES = {"conv": (3, 8, 8), "mlp": (12,), "vit": (3, 8, 8)}
 """A small input per family: the FLOP ratios do not depend on the resolution."""
 GRID = [0.13, 0.25, 0.26, 0.45, 0.6, 0.61, 0.62, 0.63, 1.2, 1.7]
 """Sizes around the ones where the earlier width fitting made cost drop (0.25, 0.6, 0.62)."""
@@ -17,7 +17,7 @@ GRID = [0.13, 0.25, 0.26, 0.45, 0.6, 0.61, 0.62, 0.63, 1.2, 1.7]
 
 def tasks_for(family: str) -> list[Task]:
     """A task of each kind the family serves (an MLP has no spatial output)."""
-    depth = Task("depth", "dense" if family == "conv" else "vector", 1)
+    depth = Task("depth", "vector" if family == "mlp" else "dense", 1)
     return [depth, Task("kind", "label", 5), Task("pose", "vector", 3)]
 
 

@@ -61,7 +61,8 @@ TASKS = typer.Option(None, "--tasks", "-t",
                      "e.g. scenes' 10), or a task set such as 'set:1'.")
 MODEL = typer.Option(
     None, "--model",
-    help="Network factory: conv (images), mlp (feature vectors, tables), or your own "
+    help="Network factory: conv (images), vit (images, a small vision transformer), mlp "
+    "(feature vectors, tables), or your own "
     "package.module:function(tasks, input_shape, size, **options) returning an nn.Module "
     "(default: conv for image inputs, mlp otherwise).",
 )

@@ -15,7 +15,9 @@ another network's (or frame's) activations. Names are module paths inside the en
 
 Attention is written with explicit matrix products, so
 :class:`~torch.utils.flop_counter.FlopCounterMode` counts its ``2·N²·D`` multiply-adds per
-block like those of the linear layers (see :func:`vit_macs`).
+block like those of the linear layers (see :func:`vit_macs`), on every device: with torch 2.13
+``F.scaled_dot_product_attention`` runs a fused kernel on the CPU that the counter sees as 0
+FLOPs, while on the meta device it decomposes into counted products.
 
 ``size`` multiplies the encoder's multiply-adds: the width ``D`` (a multiple of ``heads``) is
 the one whose count is closest to ``size`` times the standard one (``D = base_width``); depth,
