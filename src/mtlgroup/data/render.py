@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -144,6 +144,22 @@ def _look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     fx, fy, fz = forward
     down = np.array([fy * right[2], fz * right[0] - fx * right[2], -fy * right[0]])  # f x right
     return np.stack([right, down, forward])
+
+
+def with_camera(scene: Scene, position: np.ndarray, target: np.ndarray) -> Scene:
+    """A copy of ``scene`` (same surfaces and light, in the world frame) seen from ``position``
+    and looking at ``target`` (world frame), with the same upright camera as :func:`sample_scene`.
+
+    Example:
+        >>> scene = sample_scene(image_rng(0, "test", 0))
+        >>> ahead = scene.camera_position + 2.0 * scene.camera_rotation[2]  # on the optical axis
+        >>> same = with_camera(scene, scene.camera_position, ahead)
+        >>> bool(np.allclose(same.camera_rotation, scene.camera_rotation))
+        True
+    """
+    position = np.asarray(position, dtype=np.float64)
+    rotation = _look_at(position, np.asarray(target, dtype=np.float64))
+    return replace(scene, camera_rotation=rotation, camera_position=position)
 
 
 def _sample_object(rng: np.random.Generator, kind: int) -> tuple[np.ndarray, float, np.ndarray]:

@@ -1,0 +1,381 @@
+"""Temporal sharing (video): non-key frames reuse the previous frame's activations (ALGORITHMS §4).
+
+A :class:`TemporalDeltaRunner` runs a ViT network over a clip one frame at a time (batch 1).
+A *key frame* (the first, and every ``key_every``-th if given) runs in full and fills, for every
+linear layer of the encoder, a cache of its reference input ``x_ref`` and output ``y_ref``. A
+non-key frame computes each linear layer from the change of its input since then,
+``δ = x − x_ref``, with the entries ``|δ| < τ`` (the layer's threshold) dropped::
+
+    y = y_ref + W · δ_kept            (only the non-zeros of δ_kept are multiplied)
+    x_ref ← x_ref + δ_kept,  y_ref ← y
+
+This is the DeltaCNN update (Parger et al., CVPR 2022) the paper applies over time: a dropped
+entry stays in ``x − x_ref`` and is sent once it has grown past ``τ``, so the cached input never
+lags the true one by ``τ`` or more in any entry, and each layer's output is within
+``τ · max_i Σ_j |W_ij|`` of ``W x + b`` for its actual input ``x`` (errors do not accumulate over
+frames). Everything else (LayerNorms, attention products, GELU, the heads) runs dense.
+
+FLOPs are counted as in :mod:`mtlgroup.cost` (2 per multiply-add, element-wise ops free): a
+dense linear layer costs ``2·N·d_in·d_out``, a delta-updated one ``2·nnz(δ_kept)·d_out``, and
+the rest of the network (attention products, heads) what
+:class:`~torch.utils.flop_counter.FlopCounterMode` counts for it.
+
+Sub-tasks of a shared model: run the runner on the sub-task's dense network,
+``TemporalDeltaRunner(subtask_network(base, delta), ...)`` (:func:`subtask_runner`). Each
+sub-task then reuses *its own* previous frame, as the paper's sub-tasks reuse theirs in the
+deeper layers; the base's cross-task reuse within a frame is not combined with it here.
+
+Example:
+    >>> import torch
+    >>> from mtlgroup.models.vit import vit_network
+    >>> from mtlgroup.tasks import Task
+    >>> net = vit_network([Task("depth", "dense", 1)], (3, 16, 16), base_width=16, depth=1)
+    >>> frames = torch.rand(1, 3, 16, 16).repeat(4, 1, 1, 1)  # a static clip
+    >>> run = TemporalDeltaRunner(net, thresholds=0.01).run(frames)
+    >>> run.flops[0] == run.full_flops, run.flops[1] < run.full_flops
+    (True, True)
+    >>> bool(torch.equal(run.outputs["depth"][3], run.outputs["depth"][0]))
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import torch
+from torch import Tensor, nn
+
+from mtlgroup.cost import count_flops
+from mtlgroup.data.clips import Clip
+from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.tracing import eval_mode
+from mtlgroup.models.vit import ViTEncoder
+from mtlgroup.sharing.deltas import TaskDelta, subtask_network, vit_encoder
+from mtlgroup.tasks import TaskSet
+
+Thresholds = float | Mapping[str, float]
+"""One ``τ`` for every linear layer, or layer name → ``τ`` (a missing name: ``τ = 0``)."""
+
+
+def delta_product(delta: Tensor, weight: Tensor) -> Tensor:
+    """``delta @ weight.T`` from the non-zeros of ``delta [M, d_in]`` only: each non-zero
+    ``δ_ij`` adds ``δ_ij · W[:, j]`` to row ``i`` (``2·nnz·d_out`` FLOPs, as counted).
+
+    Example:
+        >>> d = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
+        >>> w = torch.tensor([[1.0, 3.0], [-1.0, 5.0]])
+        >>> delta_product(d, w).tolist()
+        [[6.0, 10.0], [0.0, 0.0]]
+    """
+    rows, cols = delta.nonzero(as_tuple=True)
+    contributions = delta[rows, cols, None] * weight.t()[cols]  # [nnz, d_out]
+    out = delta.new_zeros(delta.shape[0], weight.shape[0])
+    return out.index_add_(0, rows, contributions)
+
+
+class TemporalLinear:
+    """A :data:`~mtlgroup.models.vit.LinearFn` with per-layer caches of the reference frame.
+
+    ``key = True`` (the next call of each layer runs dense and refills its cache) or ``False``
+    (delta update, see the module docstring). Per call it records the FLOPs spent and, for delta
+    updates, the entries of ``δ`` kept, in :attr:`flops` and :attr:`kept` / :attr:`entries`
+    (reset by :meth:`start_frame`).
+
+    Example:
+        >>> layer = nn.Linear(4, 3)
+        >>> fn = TemporalLinear(thresholds=0.5)
+        >>> fn.start_frame(key=True); _ = fn("fc", layer, torch.zeros(1, 4))
+        >>> fn.start_frame(key=False); y = fn("fc", layer, torch.tensor([[0.1, 0.0, 0.9, 0.0]]))
+        >>> fn.kept["fc"], fn.flops["fc"]  # only the 0.9 entry is multiplied
+        (1, 6)
+    """
+
+    def __init__(self, thresholds: Thresholds = 0.0) -> None:
+        self.thresholds = thresholds
+        self.key = True
+        self.x_ref: dict[str, Tensor] = {}
+        self.y_ref: dict[str, Tensor] = {}
+        self.flops: dict[str, int] = {}
+        self.dense_flops: dict[str, int] = {}
+        self.kept: dict[str, int] = {}
+        self.entries: dict[str, int] = {}
+
+    def threshold(self, name: str) -> float:
+        """``τ`` of layer ``name``."""
+        if isinstance(self.thresholds, Mapping):
+            return float(self.thresholds.get(name, 0.0))
+        return float(self.thresholds)
+
+    def start_frame(self, key: bool) -> None:
+        """Begin a frame: a key frame (dense, refills the caches) or a delta-updated one."""
+        self.key = key
+        self.flops, self.kept, self.entries = {}, {}, {}
+
+    def __call__(self, name: str, layer: nn.Linear, x: Tensor) -> Tensor:
+        dense = 2 * x[..., 0].numel() * layer.in_features * layer.out_features
+        self.dense_flops[name] = dense
+        if self.key or name not in self.x_ref or self.x_ref[name].shape != x.shape:
+            y = layer(x)
+            self.x_ref[name], self.y_ref[name] = x.detach().clone(), y.detach().clone()
+            self.flops[name] = dense
+            return y
+        delta = (x - self.x_ref[name]).reshape(-1, layer.in_features)
+        tau = self.threshold(name)
+        # τ = 0 keeps every non-zero entry: the update is then exact up to rounding
+        keep = delta.abs() >= tau if tau > 0 else delta != 0
+        delta = torch.where(keep, delta, torch.zeros_like(delta))
+        nnz = int(keep.sum())
+        y = self.y_ref[name]
+        if nnz:
+            y = y + delta_product(delta, layer.weight).reshape(y.shape)
+            self.x_ref[name] = self.x_ref[name] + delta.reshape(x.shape)
+            self.y_ref[name] = y
+        self.flops[name] = 2 * nnz * layer.out_features
+        self.kept[name], self.entries[name] = nnz, delta.numel()
+        return y
+
+
+@dataclass
+class ClipRun:
+    """What a :class:`TemporalDeltaRunner` computed on one clip.
+
+    Attributes:
+        outputs: task → predictions of every frame ``[F, ...]`` in order.
+        flops: FLOPs spent on each frame (counted from the non-zeros, see the module docstring).
+        full_flops: FLOPs of one frame processed in full (the dense count, the same per frame).
+        key_frames: indices of the frames that ran in full.
+        kept: linear layer → fraction of the entries of ``δ`` kept over the non-key frames
+            (1.0 where every frame is a key frame).
+        linear_flops: FLOPs of each frame spent in the encoder's linear layers.
+    """
+
+    outputs: dict[str, Tensor]
+    flops: list[int]
+    full_flops: int
+    key_frames: list[int]
+    kept: dict[str, float]
+    linear_flops: list[int] = field(default_factory=list)
+
+    @property
+    def mean_flops(self) -> float:
+        """Mean FLOPs per frame."""
+        return sum(self.flops) / len(self.flops)
+
+    @property
+    def flop_ratio(self) -> float:
+        """Mean FLOPs per frame over those of full processing."""
+        return self.mean_flops / self.full_flops
+
+
+class TemporalDeltaRunner:
+    """Runs a ViT network over the frames of a clip, reusing the previous frame's activations.
+
+    Args:
+        network: a :class:`~mtlgroup.models.MultiTaskNet` with a
+            :class:`~mtlgroup.models.vit.ViTEncoder`.
+        thresholds: ``τ`` for every linear layer, or per layer name
+            (``encoder.linear_names``; missing: 0, i.e. every changed entry is recomputed).
+        key_every: frames ``0, k, 2k, …`` run in full; ``None``: only the first.
+    """
+
+    def __init__(self, network: MultiTaskNet, thresholds: Thresholds = 0.0,
+                 key_every: int | None = None) -> None:
+        self.encoder: ViTEncoder = vit_encoder(network)
+        if key_every is not None and (isinstance(key_every, bool) or key_every < 1):
+            raise ValueError(f"key_every must be a positive integer or None, got {key_every!r}")
+        if isinstance(thresholds, Mapping):
+            unknown = set(thresholds) - set(self.encoder.linear_names)
+            if unknown:
+                raise ValueError(f"thresholds for unknown linear layers: {sorted(unknown)}")
+        values = thresholds.values() if isinstance(thresholds, Mapping) else [thresholds]
+        if not all(math.isfinite(float(t)) and float(t) >= 0 for t in values):
+            raise ValueError("thresholds must be finite and >= 0")
+        self.network = network
+        self.thresholds = thresholds
+        self.key_every = key_every
+
+    def is_key(self, frame: int) -> bool:
+        """Whether frame ``frame`` runs in full."""
+        return frame == 0 or (self.key_every is not None and frame % self.key_every == 0)
+
+    @torch.no_grad()
+    def run(self, frames: Tensor, tasks: Iterable[str] | None = None) -> ClipRun:
+        """Process ``frames [F, C, H, W]`` in order; predictions of ``tasks`` (default all)."""
+        if frames.ndim != 4 or frames.shape[0] < 1:
+            raise ValueError(f"frames must be [F, C, H, W] with F >= 1, got {tuple(frames.shape)}")
+        names = self.network.select(tasks)
+        device = next(self.network.parameters()).device
+        fn = TemporalLinear(self.thresholds)
+        per_frame: list[dict[str, Tensor]] = []
+        flops: list[int] = []
+        linear: list[int] = []
+        kept = dict.fromkeys(self.encoder.linear_names, 0)
+        entries = dict.fromkeys(self.encoder.linear_names, 0)
+        with eval_mode(self.network):
+            other = self._non_linear_flops(frames.shape[1:], names, fn, frames[:1].to(device))
+            for index in range(frames.shape[0]):
+                fn.start_frame(self.is_key(index))
+                features = self.encoder(frames[index : index + 1].to(device), fn)
+                per_frame.append(self.network.decode(features, names))
+                linear.append(sum(fn.flops.values()))
+                flops.append(other + linear[-1])
+                for name in fn.kept:
+                    kept[name] += fn.kept[name]
+                    entries[name] += fn.entries[name]
+        outputs = {t: torch.cat([o[t] for o in per_frame]) for t in names}
+        dense_linear = sum(fn.dense_flops.values())
+        return ClipRun(
+            outputs=outputs,
+            flops=flops,
+            full_flops=other + dense_linear,
+            key_frames=[i for i in range(frames.shape[0]) if self.is_key(i)],
+            kept={n: kept[n] / entries[n] if entries[n] else 1.0 for n in kept},
+            linear_flops=linear,
+        )
+
+    def _non_linear_flops(self, shape: Sequence[int], names: list[str], fn: TemporalLinear,
+                          probe: Tensor) -> int:
+        """FLOPs of one frame outside the encoder's linear layers (attention products, heads):
+        the counted total of a dense forward minus the linear layers' dense count."""
+        total = count_flops(self.network, tuple(shape), names).total
+        fn.start_frame(key=True)
+        self.encoder(probe, fn)  # fills fn.dense_flops; the caches are refilled by frame 0
+        other = total - sum(fn.dense_flops.values())
+        if other < 0:
+            raise RuntimeError("the FLOP counter saw fewer FLOPs than the linear layers have")
+        return other
+
+
+def subtask_runner(base: MultiTaskNet, delta: TaskDelta, thresholds: Thresholds = 0.0,
+                   key_every: int | None = None) -> TemporalDeltaRunner:
+    """Temporal reuse for a sub-task: the runner on its dense network
+    (:func:`~mtlgroup.sharing.deltas.subtask_network`), so it reuses its own previous frame."""
+    return TemporalDeltaRunner(subtask_network(base, delta), thresholds, key_every)
+
+
+def temporal_deltas(network: MultiTaskNet, frames: Tensor) -> dict[str, Tensor]:
+    """Per linear layer, the absolute changes ``|x_t − x_{t−1}|`` of its input between
+    consecutive frames, computed exactly (every frame in full), flattened."""
+    encoder = vit_encoder(network)
+    device = next(network.parameters()).device
+    inputs: dict[str, list[Tensor]] = {name: [] for name in encoder.linear_names}
+
+    def record(name: str, layer: nn.Linear, x: Tensor) -> Tensor:
+        inputs[name].append(x.detach())
+        return layer(x)
+
+    with torch.no_grad(), eval_mode(network):
+        for index in range(frames.shape[0]):
+            encoder(frames[index : index + 1].to(device), record)
+    return {name: torch.cat([(b - a).abs().flatten() for a, b in pairwise(xs)])
+            for name, xs in inputs.items()}
+
+
+def threshold_for_sparsity(network: MultiTaskNet, frames: Tensor,
+                           sparsity: float) -> dict[str, float]:
+    """Per-layer ``τ`` that drops the fraction ``sparsity`` of the temporal input changes of
+    each linear layer on a calibration clip ``frames [F, C, H, W]`` (``F >= 2``).
+
+    ``τ`` is the ``sparsity`` quantile of ``|x_t − x_{t−1}|`` with every frame computed
+    exactly; entries that do not change count as dropped. The fraction a run then drops is
+    somewhat lower (dropped changes accumulate until they pass ``τ``): :attr:`ClipRun.kept`
+    reports it.
+
+    Example:
+        >>> import torch
+        >>> from mtlgroup.models.vit import vit_network
+        >>> from mtlgroup.tasks import Task
+        >>> net = vit_network([Task("a", "label", 2)], (3, 16, 16), base_width=16, depth=1)
+        >>> frames = torch.rand(1, 3, 16, 16) + 0.01 * torch.randn(5, 3, 16, 16)
+        >>> tau = threshold_for_sparsity(net, frames, 0.9)
+        >>> sorted(tau) == sorted(net.encoder.linear_names), all(t > 0 for t in tau.values())
+        (True, True)
+    """
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"sparsity must be in [0, 1], got {sparsity!r}")
+    if frames.ndim != 4 or frames.shape[0] < 2:
+        raise ValueError("calibration needs frames [F, C, H, W] with F >= 2")
+    thresholds = {}
+    for name, changes in temporal_deltas(network, frames).items():
+        ordered = changes.sort().values
+        # the smallest τ with at least `sparsity` of the changes strictly below it
+        position = math.ceil(sparsity * ordered.numel())
+        if position >= ordered.numel():
+            thresholds[name] = float(torch.nextafter(ordered[-1], ordered.new_tensor(math.inf)))
+        else:
+            thresholds[name] = float(ordered[position])
+    return thresholds
+
+
+@dataclass
+class ClipEvaluation:
+    """Accuracy and cost of temporal processing against processing every frame in full.
+
+    Attributes:
+        temporal, full: task → ``{"loss": …, metric: …}`` over the clip's frames (each task's
+            own loss and metrics, against the exact labels).
+        output_change: task → mean absolute difference of the temporal predictions from the
+            full ones.
+        mean_flops, full_flops: FLOPs per frame (mean over the clip) and of a full frame.
+        run: the temporal :class:`ClipRun`.
+    """
+
+    temporal: dict[str, dict[str, float]]
+    full: dict[str, dict[str, float]]
+    output_change: dict[str, float]
+    mean_flops: float
+    full_flops: int
+    run: ClipRun
+
+    @property
+    def flop_ratio(self) -> float:
+        """Mean FLOPs per frame over those of full processing."""
+        return self.mean_flops / self.full_flops
+
+
+def _scores(outputs: Mapping[str, Tensor], clip: Clip,
+            tasks: TaskSet) -> dict[str, dict[str, float]]:
+    """Each task's own per-sample loss and metrics, averaged over the frames."""
+    batch = clip.batch(list(tasks.names))
+    scores = {}
+    for task in tasks:
+        pred, target = outputs[task.name].float().cpu(), batch.targets[task.name]
+        values = {"loss": task.per_sample_loss(pred, target)}
+        values.update({m.name: m.fn(pred, target) for m in task.metrics})
+        scores[task.name] = {k: float(v.mean()) for k, v in values.items()}
+    return scores
+
+
+def evaluate_clip(network: MultiTaskNet, clip: Clip, tasks: Iterable[str] | None = None,
+                  thresholds: Thresholds = 0.0, key_every: int | None = None) -> ClipEvaluation:
+    """Score temporal processing of ``clip`` against processing every frame in full.
+
+    ``tasks`` (default: the network's heads) must be tasks of the clip. Full processing runs
+    each frame alone (batch 1), like the temporal run, so key frames match it exactly.
+
+    Example:
+        >>> import torch
+        >>> from mtlgroup.data.clips import scene_clip
+        >>> from mtlgroup.models.vit import vit_network
+        >>> clip = scene_clip(0, frames=3, size=16)
+        >>> net = vit_network(clip.tasks.subset(["depth"]), (3, 16, 16), base_width=16, depth=1)
+        >>> result = evaluate_clip(net, clip, thresholds=0.0)
+        >>> abs(result.temporal["depth"]["l1"] - result.full["depth"]["l1"]) < 1e-4
+        True
+    """
+    names = network.select(tasks)
+    task_set = clip.tasks.subset(names)
+    run = TemporalDeltaRunner(network, thresholds, key_every).run(clip.images, names)
+    full_run = TemporalDeltaRunner(network, 0.0, key_every=1).run(clip.images, names)
+    change = {t: float((run.outputs[t] - full_run.outputs[t]).abs().mean()) for t in names}
+    return ClipEvaluation(
+        temporal=_scores(run.outputs, clip, task_set),
+        full=_scores(full_run.outputs, clip, task_set),
+        output_change=change,
+        mean_flops=run.mean_flops,
+        full_flops=run.full_flops,
+        run=run,
+    )
