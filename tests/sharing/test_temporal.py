@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 
 import pytest
@@ -158,6 +159,9 @@ def test_evaluate_clip_scores_temporal_against_full(network, clip):
     assert coarse.flop_ratio < exact.flop_ratio <= 1.0
     assert coarse.full == exact.full
     assert coarse.output_change["depth"] > exact.output_change["depth"]
+    summary = json.loads(json.dumps(coarse.summary()))
+    assert summary["flop_ratio"] == pytest.approx(coarse.flop_ratio)
+    assert len(summary["flops"]) == len(clip)
 
 
 def test_bad_arguments_are_refused(network):

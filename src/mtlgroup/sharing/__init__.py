@@ -5,5 +5,20 @@ sparse activation differences (:class:`~mtlgroup.sharing.deltas.TaskDelta`).
 """
 
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta
+from mtlgroup.sharing.temporal import (
+    ClipEvaluation,
+    ClipRun,
+    TemporalDeltaRunner,
+    evaluate_clip,
+    threshold_for_sparsity,
+)
 
-__all__ = ["LinearRecorder", "TaskDelta"]
+__all__ = [
+    "ClipEvaluation",
+    "ClipRun",
+    "LinearRecorder",
+    "TaskDelta",
+    "TemporalDeltaRunner",
+    "evaluate_clip",
+    "threshold_for_sparsity",
+]

@@ -44,6 +44,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -280,9 +281,10 @@ def threshold_for_sparsity(network: MultiTaskNet, frames: Tensor,
     each linear layer on a calibration clip ``frames [F, C, H, W]`` (``F >= 2``).
 
     ``τ`` is the ``sparsity`` quantile of ``|x_t − x_{t−1}|`` with every frame computed
-    exactly; entries that do not change count as dropped. The fraction a run then drops is
-    somewhat lower (dropped changes accumulate until they pass ``τ``): :attr:`ClipRun.kept`
-    reports it.
+    exactly; entries that do not change count as dropped. The fraction a run then drops
+    differs somewhat (a run compares with the cached reference, where dropped changes add up
+    until they pass ``τ``, and its inputs carry the upstream layers' errors):
+    :attr:`ClipRun.kept` reports it.
 
     Example:
         >>> import torch
@@ -334,6 +336,14 @@ class ClipEvaluation:
     def flop_ratio(self) -> float:
         """Mean FLOPs per frame over those of full processing."""
         return self.mean_flops / self.full_flops
+
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON values: the scores, FLOPs per frame, their ratio and the kept fractions."""
+        return {"temporal": self.temporal, "full": self.full,
+                "output_change": self.output_change, "mean_flops": self.mean_flops,
+                "full_flops": self.full_flops, "flop_ratio": self.flop_ratio,
+                "flops": list(self.run.flops), "key_frames": list(self.run.key_frames),
+                "kept": dict(self.run.kept)}
 
 
 def _scores(outputs: Mapping[str, Tensor], clip: Clip,
