@@ -75,6 +75,7 @@ def main() -> None:
             for t in tasks:
                 full_scores[t] = [e.full[t][metric[t]] for e in evaluations]
             full_flops = evaluations[0].full_flops
+            non_linear = full_flops - evaluations[0].run.linear_flops[0]  # a key frame
             rows.append(["every frame in full", f"{full_flops / 1e6:.2f}", "1.000", "1.000"]
                         + [f"{statistics.mean(full_scores[t]):.4f}" for t in tasks])
         kept = statistics.mean(statistics.mean(e.run.kept.values()) for e in evaluations)
@@ -85,6 +86,8 @@ def main() -> None:
                        for t in tasks])
     print(f"{args.clips} clips of {args.frames} frames, camera {args.speed} m/frame, "
           f"key frames: {'first only' if args.key_every is None else f'every {args.key_every}'}")
+    print(f"outside the linear layers (attention products, heads; always dense): "
+          f"{non_linear / full_flops:.1%} of a full frame's FLOPs")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
