@@ -41,7 +41,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -211,43 +211,32 @@ class TemporalDeltaRunner:
         device = next(self.network.parameters()).device
         fn = TemporalLinear(self.thresholds)
         per_frame: list[dict[str, Tensor]] = []
-        flops: list[int] = []
         linear: list[int] = []
         kept = dict.fromkeys(self.encoder.linear_names, 0)
         entries = dict.fromkeys(self.encoder.linear_names, 0)
         with eval_mode(self.network):
-            other = self._non_linear_flops(frames.shape[1:], names, fn, frames[:1].to(device))
             for index in range(frames.shape[0]):
                 fn.start_frame(self.is_key(index))
                 features = self.encoder(frames[index : index + 1].to(device), fn)
                 per_frame.append(self.network.decode(features, names))
                 linear.append(sum(fn.flops.values()))
-                flops.append(other + linear[-1])
                 for name in fn.kept:
                     kept[name] += fn.kept[name]
                     entries[name] += fn.entries[name]
-        outputs = {t: torch.cat([o[t] for o in per_frame]) for t in names}
-        dense_linear = sum(fn.dense_flops.values())
+        # Frame 0 is a key frame, so every layer's dense count is known: the rest of a frame
+        # (attention products, heads) is the counter's total minus the linear layers.
+        full = count_flops(self.network, tuple(frames.shape[1:]), names).total
+        other = full - sum(fn.dense_flops.values())
+        if other < 0:
+            raise RuntimeError("the FLOP counter saw fewer FLOPs than the linear layers have")
         return ClipRun(
-            outputs=outputs,
-            flops=flops,
-            full_flops=other + dense_linear,
+            outputs={t: torch.cat([o[t] for o in per_frame]) for t in names},
+            flops=[other + spent for spent in linear],
+            full_flops=full,
             key_frames=[i for i in range(frames.shape[0]) if self.is_key(i)],
             kept={n: kept[n] / entries[n] if entries[n] else 1.0 for n in kept},
             linear_flops=linear,
         )
-
-    def _non_linear_flops(self, shape: Sequence[int], names: list[str], fn: TemporalLinear,
-                          probe: Tensor) -> int:
-        """FLOPs of one frame outside the encoder's linear layers (attention products, heads):
-        the counted total of a dense forward minus the linear layers' dense count."""
-        total = count_flops(self.network, tuple(shape), names).total
-        fn.start_frame(key=True)
-        self.encoder(probe, fn)  # fills fn.dense_flops; the caches are refilled by frame 0
-        other = total - sum(fn.dense_flops.values())
-        if other < 0:
-            raise RuntimeError("the FLOP counter saw fewer FLOPs than the linear layers have")
-        return other
 
 
 def subtask_runner(base: MultiTaskNet, delta: TaskDelta, thresholds: Thresholds = 0.0,
