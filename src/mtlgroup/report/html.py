@@ -9,9 +9,11 @@ from typing import Any
 from mtlgroup.report.recommend import format_percent
 
 
-def write_html_report(path: str | Path, context: Mapping[str, Any]) -> Path:
-    """Render ``templates/report.html`` with ``context`` (see :mod:`mtlgroup.pipeline.report`
-    for the keys it fills) and write it atomically to ``path``."""
+def write_html_report(path: str | Path, context: Mapping[str, Any],
+                      template: str = "report.html") -> Path:
+    """Render ``templates/<template>`` with ``context`` (``report.html``: the pipeline's, see
+    :mod:`mtlgroup.pipeline.report` for the keys it fills; ``sharing.html``: a sharing run's,
+    :mod:`mtlgroup.sharing.report`) and write it atomically to ``path``."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
@@ -21,7 +23,7 @@ def write_html_report(path: str | Path, context: Mapping[str, Any]) -> Path:
     env.filters["fmt"] = lambda value, digits=4: "–" if value is None else f"{value:.{digits}f}"
     env.filters["pct"] = format_percent
     env.filters["tone"] = tone
-    html = env.get_template("report.html").render(**context)
+    html = env.get_template(template).render(**context)
     path = Path(path)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
