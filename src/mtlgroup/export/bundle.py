@@ -40,11 +40,15 @@ if TYPE_CHECKING:
     from torch import nn
 
     from mtlgroup.data.base import MultiTaskData
+    from mtlgroup.sharing.model import SharedMultiTaskViT
     from mtlgroup.tasks import Task, TaskSet
 
 FORMAT = "mtlgroup-bundle"
 FORMAT_VERSION = 1
 """Bump when a reader of the previous version could misread a new bundle."""
+LOADERS = {"mtlgroup-shared": "mtlgroup.sharing.model:load_shared"}
+"""Other bundle formats :func:`load_grouped` serves → the loader (imported by name when such a
+bundle is loaded: those modules build on this one's helpers, so this one cannot import them)."""
 MANIFEST = "manifest.json"
 WEIGHTS_DIR = "weights"
 
@@ -94,7 +98,7 @@ def export_bundle(
     if unknown:
         raise ValueError(f"unknown format {unknown[0]!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out)
-    _check_out(out)
+    check_bundle_out(out)
     choice = run_choice(run, budget, store)
     data = choice.data()
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -102,11 +106,12 @@ def export_bundle(
     (tmp / WEIGHTS_DIR).mkdir(parents=True)
     try:
         manifest = _manifest(choice, data, tmp)
-        _write_json(tmp / MANIFEST, manifest)
+        write_json(tmp / MANIFEST, manifest)
         model = load_grouped(tmp)
+        assert isinstance(model, GroupedModel)  # export_bundle writes the grouped format
         for name in formats:
             manifest["formats"][name] = write_format(name, model, tmp, manifest)
-        _write_json(tmp / MANIFEST, manifest)
+        write_json(tmp / MANIFEST, manifest)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -115,7 +120,8 @@ def export_bundle(
     return out
 
 
-def _check_out(out: Path) -> None:
+def check_bundle_out(out: Path) -> None:
+    """Refuse ``out`` unless it is absent, empty or a bundle (which will be replaced)."""
     if out.is_file() or (out.is_dir() and any(out.iterdir())
                          and not (out / MANIFEST).is_file()):
         raise ValueError(f"{out} exists and is not an export bundle; choose another --out")
@@ -185,8 +191,9 @@ def _manifest(choice: RunChoice, data: MultiTaskData, folder: Path) -> dict[str,
     }
 
 
-def task_record(task: Task, data: MultiTaskData) -> dict[str, Any]:
-    """What rebuilds ``task``'s head and reads its outputs, as JSON."""
+def task_record(task: Task, data: MultiTaskData | None) -> dict[str, Any]:
+    """What rebuilds ``task``'s head and reads its outputs, as JSON (a table target's reading
+    comes from ``data``'s schema, if any)."""
     from mtlgroup.imports import import_object
 
     head = None
@@ -210,7 +217,7 @@ def task_record(task: Task, data: MultiTaskData) -> dict[str, Any]:
     return record
 
 
-def _table_target(task: str, data: MultiTaskData) -> dict[str, Any] | None:
+def _table_target(task: str, data: MultiTaskData | None) -> dict[str, Any] | None:
     schema = getattr(data, "schema", None)
     if schema is None:
         return None
@@ -240,7 +247,8 @@ def _json_values(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    """Write ``value`` as indented JSON to ``path`` atomically (a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(value, indent=2) + "\n")
     os.replace(tmp, path)
@@ -260,9 +268,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in (FORMAT, *LOADERS):
         raise BundleError(f"{path}: not an mtlgroup bundle manifest (format "
                           f"{manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    if manifest["format"] != FORMAT:
+        return manifest  # its loader checks its own version
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         written = manifest.get("versions", {}).get("mtlgroup", "?")
@@ -272,8 +282,9 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_grouped(folder: str | Path, device: str = "cpu") -> GroupedModel:
-    """The grouped model of an export bundle, in ``eval`` mode on ``device``.
+def load_grouped(folder: str | Path, device: str = "cpu") -> GroupedModel | SharedMultiTaskViT:
+    """The grouped model of an export bundle, in ``eval`` mode on ``device`` (for a bundle of
+    another format in :data:`LOADERS`, such as a shared multi-task ViT, that format's model).
 
     Raises :class:`BundleError` naming the file for a missing or tampered weight file (the
     manifest's sha256), a bundle written by a newer format version, or a network factory that
@@ -285,6 +296,11 @@ def load_grouped(folder: str | Path, device: str = "cpu") -> GroupedModel:
 
     folder = Path(folder)
     manifest = read_manifest(folder)
+    if manifest["format"] in LOADERS:
+        from mtlgroup.imports import import_object
+
+        loaded: SharedMultiTaskViT = import_object(LOADERS[manifest["format"]])(folder, device)
+        return loaded
     tasks = rebuild_tasks(manifest)
     shape = tuple(manifest["input"]["shape"])
     networks: dict[str, nn.Module] = {}
@@ -320,7 +336,7 @@ def rebuild_tasks(manifest: dict[str, Any]) -> TaskSet:
     from mtlgroup.imports import import_object
     from mtlgroup.tasks import Task, TaskSet
 
-    names = {t for entry in manifest["networks"] for t in entry["tasks"]}
+    names = {t for entry in manifest.get("networks", ()) for t in entry["tasks"]}
     known = {record["name"]: record for record in manifest["tasks"]}
     missing = sorted(names - set(known))
     if missing:  # an auxiliary task of a network: its record is there for its head

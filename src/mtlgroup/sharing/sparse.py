@@ -1,0 +1,164 @@
+"""One sub-task linear layer computed from the non-zeros of its differences to the base.
+
+A sub-task's layer (ALGORITHMS §4) has weight ``W_sub = W_base + M⊙Δ`` and bias ``b_sub``; its
+input ``x_sub`` differs from the base's input ``x_base`` of the same layer by
+``δ = x_sub − x_base``. With ``y_base = W_base·x_base + b_base`` already computed by the base,
+
+    ``y_sub = y_base + W_base·δ + (M⊙Δ)·x_sub + (b_sub − b_base)``
+
+and entries of ``δ`` with ``|δ| < τ`` are dropped (``x_sub`` then means ``x_base`` plus the kept
+``δ``). Both products run on the non-zeros only, as ``torch`` sparse CSR × dense products:
+``δ`` becomes a CSR matrix ``[tokens, d_in]`` built from its non-zero entries on every call,
+``M⊙Δ`` is stored as CSR ``[d_out, d_in]`` once. Their cost is ``nnz(δ)·d_out +
+nnz(M⊙Δ)·tokens`` multiply-adds instead of ``tokens·d_in·d_out``; a term without non-zeros is
+skipped, so with nothing to add the result *is* ``y_base`` (bit for bit).
+
+Gathered rows/columns (``index_add_`` of weight columns) and ``Tensor.to_sparse_csr()`` were
+measured too and were slower on the CPU at the ViT family's sizes (``bench/sharing_kernels.py``).
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> torch.manual_seed(0) and None
+    >>> base = nn.Linear(8, 4)
+    >>> delta = torch.zeros(4, 8); delta[1, 2] = 0.5
+    >>> layer = SparseDeltaLinear.from_dense(delta, torch.zeros(4), threshold=0.1)
+    >>> x_base = torch.randn(3, 8); x_sub = x_base.clone(); x_sub[0, 5] += 1.0
+    >>> y, nnz = layer(x_sub, x_base, base(x_base), base.weight)
+    >>> nnz, layer.nnz, layer.flops(tokens=3, activation_nnz=nnz)
+    (1, 1, 14)
+    >>> reference = nn.functional.linear(x_sub, base.weight + delta, base.bias)
+    >>> torch.allclose(y, reference, atol=1e-6)
+    True
+    >>> same, _ = layer(x_base, x_base, base(x_base), base.weight)  # δ = 0: only M⊙Δ·x_base
+    >>> torch.allclose(same, nn.functional.linear(x_base, base.weight + delta, base.bias))
+    True
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+
+def csr_of_nonzeros(matrix: Tensor, keep: Tensor) -> tuple[Tensor, int]:
+    """The CSR matrix of ``matrix``'s entries where ``keep`` is true (both 2-D, same shape),
+    and how many there are.
+
+    Built from the flat indices of the kept entries (``nonzero`` of the mask): measured faster
+    on the CPU than ``Tensor.to_sparse_csr()`` for the ViT's activations.
+
+    Example:
+        >>> m = torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]])
+        >>> csr, nnz = csr_of_nonzeros(m, m != 0)
+        >>> nnz, csr.crow_indices().tolist(), csr.col_indices().tolist()
+        (2, [0, 1, 2, 2], [1, 0])
+    """
+    rows, cols = matrix.shape
+    flat = keep.reshape(-1).nonzero().squeeze(1)
+    crow = torch.zeros(rows + 1, dtype=torch.int64, device=matrix.device)
+    torch.cumsum(keep.sum(1), 0, out=crow[1:])
+    values = matrix.reshape(-1)[flat]
+    return _csr(crow, flat % cols, values, (rows, cols)), int(flat.numel())
+
+
+def _csr(crow: Tensor, col: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
+    with warnings.catch_warnings():
+        # "Sparse CSR tensor support is in beta state": said once per process, not news here.
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, size)
+
+
+class SparseDeltaLinear(nn.Module):
+    """A sub-task's part of one linear layer: ``M⊙Δ`` as CSR (indices and values), the bias
+    difference ``b_sub − b_base`` and the activation threshold ``τ``.
+
+    Buffers ``crow`` (``d_out + 1`` row pointers), ``col`` and ``values`` (``nnz`` each) hold
+    ``M⊙Δ``; a layer without non-zeros stores none of them (empty buffers). ``bias_delta``
+    is empty where the biases are equal. They move with ``.to(device)``.
+
+    ``forward(x_sub, x_base, y_base, weight_base)`` returns the sub-task's output and
+    ``nnz(δ)``, the number of activation differences that were computed.
+    """
+
+    crow: Tensor
+    col: Tensor
+    values: Tensor
+    bias_delta: Tensor
+
+    def __init__(self, crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int],
+                 bias_delta: Tensor | None = None, threshold: float = 0.0):
+        super().__init__()
+        if not threshold >= 0:
+            raise ValueError(f"an activation threshold must be >= 0, got {threshold}")
+        if values.numel() and crow.numel() != shape[0] + 1:
+            raise ValueError(f"a CSR delta of shape {shape} needs {shape[0] + 1} row pointers, "
+                             f"got {crow.numel()}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.threshold = float(threshold)
+        empty = values.numel() == 0
+        self.register_buffer("crow", crow.new_zeros(0) if empty else crow.to(torch.int64))
+        self.register_buffer("col", col.new_zeros(0) if empty else col.to(torch.int64))
+        self.register_buffer("values", values)
+        bias = values.new_zeros(0) if bias_delta is None or not bias_delta.any() else bias_delta
+        self.register_buffer("bias_delta", bias.detach().clone())
+
+    @classmethod
+    def from_dense(cls, weight_delta: Tensor, bias_delta: Tensor | None = None,
+                   threshold: float = 0.0) -> SparseDeltaLinear:
+        """From a dense ``M⊙Δ`` ``[d_out, d_in]`` (zero outside the mask): only its non-zeros
+        are kept."""
+        delta = weight_delta.detach()
+        csr, _ = csr_of_nonzeros(delta, delta != 0)
+        return cls(csr.crow_indices(), csr.col_indices(), csr.values().clone(),
+                   (delta.shape[0], delta.shape[1]), bias_delta, threshold)
+
+    @property
+    def nnz(self) -> int:
+        """Non-zero entries of ``M⊙Δ``."""
+        return int(self.values.numel())
+
+    @property
+    def index_entries(self) -> int:
+        """Stored index entries of ``M⊙Δ``: its column indices and row pointers."""
+        return int(self.col.numel() + self.crow.numel())
+
+    def weight_delta(self) -> Tensor:
+        """``M⊙Δ`` as a dense ``[d_out, d_in]`` tensor (zero outside the mask)."""
+        if not self.nnz:
+            return self.values.new_zeros(self.shape)
+        return _csr(self.crow, self.col, self.values, self.shape).to_dense()
+
+    def flops(self, tokens: int, activation_nnz: int) -> int:
+        """FLOPs (2 per multiply-add) of one call on ``tokens`` rows whose ``δ`` had
+        ``activation_nnz`` kept entries."""
+        return 2 * activation_nnz * self.shape[0] + 2 * self.nnz * tokens
+
+    def forward(self, x_sub: Tensor, x_base: Tensor, y_base: Tensor,
+                weight_base: Tensor) -> tuple[Tensor, int]:
+        d_out, d_in = self.shape
+        delta = (x_sub - x_base).reshape(-1, d_in)
+        keep = delta.abs() >= self.threshold if self.threshold > 0 else delta != 0
+        csr, activation_nnz = csr_of_nonzeros(delta, keep)
+        terms: list[Tensor] = []
+        if activation_nnz:
+            terms.append(csr @ weight_base.t())
+        if self.nnz:
+            # x_sub as the sub-task sees it: x_base plus the kept differences only.
+            x = x_sub if self.threshold == 0 else torch.where(keep.reshape(x_sub.shape),
+                                                               x_sub, x_base)
+            weight = _csr(self.crow, self.col, self.values, self.shape)
+            terms.append((weight @ x.reshape(-1, d_in).t()).t())
+        if self.bias_delta.numel():
+            terms.append(self.bias_delta.expand(delta.shape[0], d_out))
+        if not terms:
+            return y_base, 0
+        y = y_base.reshape(-1, d_out)
+        for term in terms:
+            y = y + term
+        return y.reshape(y_base.shape), activation_nnz
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, nnz={self.nnz}, threshold={self.threshold:g}"
