@@ -16,7 +16,6 @@ from mtlgroup.sharing.deltas import delta_between, subtask_network
 from mtlgroup.sharing.temporal import (
     TemporalDeltaRunner,
     TemporalLinear,
-    delta_product,
     evaluate_clip,
     subtask_runner,
     threshold_for_sparsity,
@@ -121,12 +120,19 @@ def test_flops_fall_as_the_threshold_grows(network, clip):
     assert changes[0] < 1e-4 < changes[-1]
 
 
-def test_delta_product_multiplies_the_non_zeros_only():
+def test_exact_updates_of_sparse_changes_match_the_dense_product():
     torch.manual_seed(2)
-    delta = torch.randn(6, 9) * (torch.rand(6, 9) < 0.3)
-    weight = torch.randn(4, 9)
-    torch.testing.assert_close(delta_product(delta, weight), delta @ weight.t())
-    assert torch.equal(delta_product(torch.zeros(3, 9), weight), torch.zeros(3, 4))
+    layer = nn.Linear(9, 4)
+    fn = TemporalLinear(thresholds=0.0)
+    x = torch.randn(1, 6, 9)
+    with torch.no_grad():
+        fn.start_frame(key=True)
+        fn("fc", layer, x)
+        for _ in range(3):
+            x = x + torch.randn_like(x) * (torch.rand_like(x) < 0.3)
+            fn.start_frame(key=False)
+            torch.testing.assert_close(fn("fc", layer, x), layer(x))
+            assert fn.flops["fc"] == 2 * fn.kept["fc"] * layer.out_features < fn.dense_flops["fc"]
 
 
 def test_calibrated_thresholds_drop_about_the_target_fraction(network, clip):

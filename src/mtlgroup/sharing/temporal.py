@@ -6,7 +6,7 @@ linear layer of the encoder, a cache of its reference input ``x_ref`` and output
 non-key frame computes each linear layer from the change of its input since then,
 ``δ = x − x_ref``, with the entries ``|δ| < τ`` (the layer's threshold) dropped::
 
-    y = y_ref + W · δ_kept            (only the non-zeros of δ_kept are multiplied)
+    y = y_ref + W · δ_kept            (δ_kept as sparse CSR: only its non-zeros are multiplied)
     x_ref ← x_ref + δ_kept,  y_ref ← y
 
 This is the DeltaCNN update (Parger et al., CVPR 2022) the paper applies over time: a dropped
@@ -55,26 +55,11 @@ from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.tracing import eval_mode
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import TaskDelta, subtask_network, vit_encoder
+from mtlgroup.sharing.sparse import csr_of_nonzeros
 from mtlgroup.tasks import TaskSet
 
 Thresholds = float | Mapping[str, float]
 """One ``τ`` for every linear layer, or layer name → ``τ`` (a missing name: ``τ = 0``)."""
-
-
-def delta_product(delta: Tensor, weight: Tensor) -> Tensor:
-    """``delta @ weight.T`` from the non-zeros of ``delta [M, d_in]`` only: each non-zero
-    ``δ_ij`` adds ``δ_ij · W[:, j]`` to row ``i`` (``2·nnz·d_out`` FLOPs, as counted).
-
-    Example:
-        >>> d = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
-        >>> w = torch.tensor([[1.0, 3.0], [-1.0, 5.0]])
-        >>> delta_product(d, w).tolist()
-        [[6.0, 10.0], [0.0, 0.0]]
-    """
-    rows, cols = delta.nonzero(as_tuple=True)
-    contributions = delta[rows, cols, None] * weight.t()[cols]  # [nnz, d_out]
-    out = delta.new_zeros(delta.shape[0], weight.shape[0])
-    return out.index_add_(0, rows, contributions)
 
 
 class TemporalLinear:
@@ -127,12 +112,13 @@ class TemporalLinear:
         tau = self.threshold(name)
         # τ = 0 keeps every non-zero entry: the update is then exact up to rounding
         keep = delta.abs() >= tau if tau > 0 else delta != 0
-        delta = torch.where(keep, delta, torch.zeros_like(delta))
-        nnz = int(keep.sum())
+        # the kept entries as a sparse CSR matrix (the shared model's kernel): the product
+        # multiplies only them, nnz·d_out multiply-adds
+        kept_delta, nnz = csr_of_nonzeros(delta, keep)
         y = self.y_ref[name]
         if nnz:
-            y = y + delta_product(delta, layer.weight).reshape(y.shape)
-            self.x_ref[name] = self.x_ref[name] + delta.reshape(x.shape)
+            y = y + (kept_delta @ layer.weight.t()).reshape(y.shape)
+            self.x_ref[name] = self.x_ref[name] + torch.where(keep, delta, 0.0).reshape(x.shape)
             self.y_ref[name] = y
         self.flops[name] = 2 * nnz * layer.out_features
         self.kept[name], self.entries[name] = nnz, delta.numel()
