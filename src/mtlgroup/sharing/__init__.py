@@ -5,6 +5,14 @@ sparse activation differences (:class:`~mtlgroup.sharing.deltas.TaskDelta`).
 """
 
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta
+from mtlgroup.sharing.model import (
+    SharedFlops,
+    SharedMultiTaskViT,
+    StoredParameters,
+    load_shared,
+    save_shared,
+)
+from mtlgroup.sharing.sparse import SparseDeltaLinear
 from mtlgroup.sharing.temporal import (
     ClipEvaluation,
     ClipRun,
@@ -17,8 +25,14 @@ __all__ = [
     "ClipEvaluation",
     "ClipRun",
     "LinearRecorder",
+    "SharedFlops",
+    "SharedMultiTaskViT",
+    "SparseDeltaLinear",
+    "StoredParameters",
     "TaskDelta",
     "TemporalDeltaRunner",
     "evaluate_clip",
+    "load_shared",
+    "save_shared",
     "threshold_for_sparsity",
 ]

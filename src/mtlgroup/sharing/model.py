@@ -138,7 +138,7 @@ class SubTask(nn.Module):
 
         def linear(name: str, layer: nn.Linear, x: Tensor) -> Tensor:
             y, activation_nnz = self.layer(name)(x, base.inputs[name], base.outputs[name],
-                                                 layer.weight)
+                                                 layer.weight, layer.bias)
             if counts is not None:
                 counts[name] = activation_nnz
             return y

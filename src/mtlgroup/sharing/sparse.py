@@ -11,7 +11,9 @@ and entries of ``δ`` with ``|δ| < τ`` are dropped (``x_sub`` then means ``x_b
 ``δ`` becomes a CSR matrix ``[tokens, d_in]`` built from its non-zero entries on every call,
 ``M⊙Δ`` is stored as CSR ``[d_out, d_in]`` once. Their cost is ``nnz(δ)·d_out +
 nnz(M⊙Δ)·tokens`` multiply-adds instead of ``tokens·d_in·d_out``; a term without non-zeros is
-skipped, so with nothing to add the result *is* ``y_base`` (bit for bit).
+skipped, so with nothing to add the result *is* ``y_base`` (bit for bit). Where the non-zeros
+are so many that the sparse terms would cost more than the dense layer, the layer is computed
+densely instead, ``(W_base + M⊙Δ)·x_sub + b_sub`` (at most the dense cost, never twice it).
 
 Gathered rows/columns (``index_add_`` of weight columns) and ``Tensor.to_sparse_csr()`` were
 measured too and were slower on the CPU at the ViT family's sizes (``bench/sharing_kernels.py``).
@@ -40,6 +42,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -131,28 +134,46 @@ class SparseDeltaLinear(nn.Module):
             return self.values.new_zeros(self.shape)
         return _csr(self.crow, self.col, self.values, self.shape).to_dense()
 
-    def flops(self, tokens: int, activation_nnz: int) -> int:
-        """FLOPs (2 per multiply-add) of one call on ``tokens`` rows whose ``δ`` had
-        ``activation_nnz`` kept entries."""
+    def sparse_flops(self, tokens: int, activation_nnz: int) -> int:
+        """FLOPs (2 per multiply-add) of the two sparse products on ``tokens`` rows whose ``δ``
+        kept ``activation_nnz`` entries."""
         return 2 * activation_nnz * self.shape[0] + 2 * self.nnz * tokens
 
-    def forward(self, x_sub: Tensor, x_base: Tensor, y_base: Tensor,
-                weight_base: Tensor) -> tuple[Tensor, int]:
+    def dense_flops(self, tokens: int) -> int:
+        """FLOPs of the dense layer on ``tokens`` rows."""
+        return 2 * tokens * self.shape[0] * self.shape[1]
+
+    def computes_dense(self, tokens: int, activation_nnz: int) -> bool:
+        """Whether a call computes the layer densely (its sparse terms would cost more)."""
+        return self.sparse_flops(tokens, activation_nnz) > self.dense_flops(tokens)
+
+    def flops(self, tokens: int, activation_nnz: int) -> int:
+        """FLOPs of one call on ``tokens`` rows whose ``δ`` kept ``activation_nnz`` entries:
+        the sparse products' or, where those would cost more, the dense layer's."""
+        return min(self.sparse_flops(tokens, activation_nnz), self.dense_flops(tokens))
+
+    def forward(self, x_sub: Tensor, x_base: Tensor, y_base: Tensor, weight_base: Tensor,
+                bias_sub: Tensor | None = None) -> tuple[Tensor, int]:
+        """The sub-task's output of the layer and ``nnz(δ)``. ``bias_sub`` (the sub-task's
+        bias) is what the dense fallback adds; without it the sparse terms always run."""
         d_out, d_in = self.shape
         delta = (x_sub - x_base).reshape(-1, d_in)
         keep = delta.abs() >= self.threshold if self.threshold > 0 else delta != 0
         csr, activation_nnz = csr_of_nonzeros(delta, keep)
+        # x_sub as the sub-task sees it: x_base plus the kept differences only.
+        x = x_sub if self.threshold == 0 else torch.where(keep.reshape(x_sub.shape),
+                                                           x_sub, x_base)
+        tokens = delta.shape[0]
+        if bias_sub is not None and self.computes_dense(tokens, activation_nnz):
+            return F.linear(x, weight_base + self.weight_delta(), bias_sub), activation_nnz
         terms: list[Tensor] = []
         if activation_nnz:
             terms.append(csr @ weight_base.t())
         if self.nnz:
-            # x_sub as the sub-task sees it: x_base plus the kept differences only.
-            x = x_sub if self.threshold == 0 else torch.where(keep.reshape(x_sub.shape),
-                                                               x_sub, x_base)
             weight = _csr(self.crow, self.col, self.values, self.shape)
             terms.append((weight @ x.reshape(-1, d_in).t()).t())
         if self.bias_delta.numel():
-            terms.append(self.bias_delta.expand(delta.shape[0], d_out))
+            terms.append(self.bias_delta.expand(tokens, d_out))
         if not terms:
             return y_base, 0
         y = y_base.reshape(-1, d_out)
