@@ -9,6 +9,7 @@ from mtlgroup.cli import datasets as _datasets  # noqa: F401
 from mtlgroup.cli import export as _export  # noqa: F401
 from mtlgroup.cli import run as _run  # noqa: F401
 from mtlgroup.cli import select as _select  # noqa: F401
+from mtlgroup.cli import share as _share  # noqa: F401
 from mtlgroup.cli import status as _status  # noqa: F401
 from mtlgroup.cli import strategies as _strategies  # noqa: F401
 from mtlgroup.cli import study as _study  # noqa: F401

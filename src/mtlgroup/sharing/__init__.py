@@ -5,6 +5,7 @@ sparse activation differences (:class:`~mtlgroup.sharing.deltas.TaskDelta`).
 """
 
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta
+from mtlgroup.sharing.levels import Level, sharing_levels
 from mtlgroup.sharing.model import (
     SharedFlops,
     SharedMultiTaskViT,
@@ -12,7 +13,9 @@ from mtlgroup.sharing.model import (
     load_shared,
     save_shared,
 )
+from mtlgroup.sharing.run import SharingResult, run_sharing
 from mtlgroup.sharing.sparse import SparseDeltaLinear
+from mtlgroup.sharing.table import SharingRow, SharingTable
 from mtlgroup.sharing.temporal import (
     ClipEvaluation,
     ClipRun,
@@ -24,15 +27,21 @@ from mtlgroup.sharing.temporal import (
 __all__ = [
     "ClipEvaluation",
     "ClipRun",
+    "Level",
     "LinearRecorder",
     "SharedFlops",
     "SharedMultiTaskViT",
+    "SharingResult",
+    "SharingRow",
+    "SharingTable",
     "SparseDeltaLinear",
     "StoredParameters",
     "TaskDelta",
     "TemporalDeltaRunner",
     "evaluate_clip",
     "load_shared",
+    "run_sharing",
     "save_shared",
+    "sharing_levels",
     "threshold_for_sparsity",
 ]

@@ -164,10 +164,12 @@ def aligned(grid: Sequence[Sequence[str]]) -> list[str]:
             for line in grid]
 
 
-def ranking(scores: Mapping[str, float] | None) -> list[str]:
-    """Tasks from the best base candidate to the worst (higher score = better base).
+def ranking(scores: Mapping[str, float] | None, higher_is_better: bool = True) -> list[str]:
+    """Tasks from the best base candidate to the worst.
 
-    >>> ranking({"a": 0.2, "b": 0.9, "c": 0.5})
-    ['b', 'c', 'a']
+    >>> ranking({"a": 0.2, "b": 0.9, "c": 0.5}), ranking({"a": 0.2, "b": 0.9}, False)
+    (['b', 'c', 'a'], ['a', 'b'])
     """
-    return sorted(scores or {}, key=lambda t: -float((scores or {})[t]))
+    found = dict(scores or {})
+    sign = -1.0 if higher_is_better else 1.0
+    return sorted(found, key=lambda t: sign * float(found[t]))
