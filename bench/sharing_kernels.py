@@ -7,10 +7,14 @@ tokens per image, ``batch × 64`` rows) it times, side by side on the same input
 layer ``F.linear(x_sub, W_sub, b_sub)`` (what an independent network computes) and
 
 - ``layer``: :class:`~mtlgroup.sharing.sparse.SparseDeltaLinear` as the shared model runs it
-  (difference, threshold, CSR of ``δ``, both sparse products, sums; dense fallback off), and
-  the two ways of computing ``W_base·δ`` it did not choose: ``to_sparse_csr`` (torch's own
-  conversion) and ``gather`` (``index_add_`` of the weight columns of each non-zero);
-- for ``(M⊙Δ)·x``: the stored CSR product and ``gather`` (``index_add_`` over output rows).
+  (difference, threshold, CSR of ``δ``, both sparse products added into ``y_base``; dense
+  fallback off);
+- ``y_base + W_base·δ`` by the chosen kernel (``addmm``: CSR built from the non-zeros, added
+  into ``y_base``) and by the ways it did not choose: ``csr @ W`` then an addition,
+  ``to_sparse_csr`` (torch's own conversion) and ``gather`` (``index_add_`` of the weight
+  columns of each non-zero), each followed by the addition;
+- ``y_base + (M⊙Δ)·x`` by the stored CSR in ``addmm`` (chosen), by ``csr @ x`` then an
+  addition, and by ``gather`` (``index_add_`` over output rows).
 
 Each number is a median time over the dense layer's median time (below 1: faster than dense),
 for activation sparsities (fraction of ``δ`` dropped) and weight densities. Then the whole
@@ -38,6 +42,9 @@ from mtlgroup.tasks import Task
 LAYERS = {"qkv": (192, 64), "proj": (64, 64), "fc1": (128, 64), "fc2": (64, 128)}
 """Linear layers of one block of the standard ViT: name → (d_out, d_in)."""
 SPARSITIES = (0.5, 0.9, 0.99)
+COLUMNS = (("layer", 6), ("δ:addmm", 7), ("δ:csr@", 6), ("δ:to_csr", 8), ("δ:gather", 8),
+           ("Δ:addmm", 7), ("Δ:csr@", 6), ("Δ:gather", 8))
+WIDTHS = tuple(width for _, width in COLUMNS)
 DENSITIES = (0.01, 0.05, 0.1)
 
 
@@ -74,8 +81,7 @@ def kernel_table(tokens: int, repeats: int) -> None:
     generator = torch.Generator().manual_seed(0)
     print(f"kernels, {tokens} rows; time / dense F.linear time (median of {repeats})")
     print(f"{'layer':>5} {'d_out×d_in':>10} {'dense ms':>8} {'sparsity':>8} {'density':>7} "
-          f"{'layer':>6} {'δ:csr':>6} {'δ:to_csr':>8} {'δ:gather':>8} {'Δ:csr':>6} "
-          f"{'Δ:gather':>8}")
+          + " ".join(f"{name:>{width}}" for name, width in COLUMNS))
     for name, (d_out, d_in) in LAYERS.items():
         weight = torch.randn(d_out, d_in, generator=generator) / d_in**0.5
         bias = torch.randn(d_out, generator=generator)
@@ -87,7 +93,7 @@ def kernel_table(tokens: int, repeats: int) -> None:
                 dense, row = kernel_row(x_base, delta, weight, bias, weight_delta, repeats)
                 print(f"{name:>5} {f'{d_out}×{d_in}':>10} {dense * 1e3:8.3f} {sparsity:8.2f} "
                       f"{density:7.2f} " + " ".join(f"{v:{w}.2f}" for v, w in
-                                                   zip(row, (6, 6, 8, 8, 6, 8), strict=True)))
+                                                   zip(row, WIDTHS, strict=True)))
 
 
 def kernel_row(x_base: Tensor, delta: Tensor, weight: Tensor, bias: Tensor,
@@ -101,11 +107,13 @@ def kernel_row(x_base: Tensor, delta: Tensor, weight: Tensor, bias: Tensor,
     dense = median_time(lambda: F.linear(x_sub, w_sub, bias), repeats)
     ways: list[Callable[[], object]] = [
         lambda: layer(x_sub, x_base, y_base, weight),
-        lambda: csr_of_nonzeros(delta, delta != 0)[0] @ weight.t(),
-        lambda: delta.to_sparse_csr() @ weight.t(),
-        lambda: gather_rows(delta, weight),
-        lambda: (csr_delta @ x_sub.t()).t(),
-        lambda: gather_weight(x_sub, weight_delta),
+        lambda: torch.addmm(y_base, csr_of_nonzeros(delta, delta != 0)[0], weight.t()),
+        lambda: y_base + csr_of_nonzeros(delta, delta != 0)[0] @ weight.t(),
+        lambda: y_base + delta.to_sparse_csr() @ weight.t(),
+        lambda: y_base + gather_rows(delta, weight),
+        lambda: torch.addmm(y_base.t(), csr_delta, x_sub.t()).t(),
+        lambda: y_base + (csr_delta @ x_sub.t()).t(),
+        lambda: y_base + gather_weight(x_sub, weight_delta),
     ]
     return dense, [median_time(way, repeats) / dense for way in ways]
 

@@ -8,8 +8,10 @@ sub-task amounts to) and a dense re-computation of the threshold rule layer by l
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -337,8 +339,6 @@ def test_mtlgroup_predict_reads_a_shared_bundle(bundle, images, tmp_path):
 
 
 def test_a_tampered_weight_file_is_refused_naming_it(bundle, tmp_path):
-    import shutil
-
     _, folder = bundle
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
@@ -378,3 +378,16 @@ def test_misfiled_deltas_are_refused(nets):
         SharedMultiTaskViT(nets["a"], "a", {"b": broken})
     assert weight_key("blocks.0.qkv") not in deltas["b"].own_state
     assert math.isfinite(SharedMultiTaskViT(nets["a"], "a", deltas).density("b"))
+
+
+def test_the_model_converts_like_a_module(nets, images):
+    model = SharedMultiTaskViT(nets["a"], "a", sparse_deltas(nets, 0.2, 0.05)).eval()
+    double = copy.deepcopy(model).double()
+    assert double.subtask("b").layer("blocks.0.qkv").crow.dtype == torch.int64
+    assert double.subtask("b").encoder.linear_layer("blocks.1.fc2").weight is (
+        double.encoder.linear_layer("blocks.1.fc2").weight)
+    with torch.no_grad():
+        one, other = model(images), double(images.double())
+    assert all(torch.allclose(one[t].double(), other[t], atol=1e-5) for t in model.tasks)
+    with pytest.raises(ValueError, match="at least one image"):
+        model.counted_flops(images[:0])

@@ -261,6 +261,12 @@ class SharedMultiTaskViT(nn.Module):
         """From built :class:`SubTask` modules (tied to ``base``'s encoder), e.g. when loading."""
         model = cls(base, base_task, {})
         for task in sorted(subtasks):
+            untied = [n for n in model.encoder.linear_names
+                      if subtasks[task].encoder.linear_layer(n).weight
+                      is not model.encoder.linear_layer(n).weight]
+            if untied:
+                raise ValueError(f"sub-task {task}: its weight of {untied[0]} is not the base "
+                                 "encoder's (build it with SubTask(base.encoder, ...))")
             model.subtasks[task] = subtasks[task]
         model.tasks = (base_task, *model.subtasks)
         return model
@@ -308,6 +314,8 @@ class SharedMultiTaskViT(nn.Module):
         non-zeros they computed on ``x`` (mean per image), attention products of sub-tasks
         dense, the base encoder and every head by ``FlopCounterMode``."""
         images = int(x.shape[0])
+        if images == 0:
+            raise ValueError("counted_flops needs a batch of at least one image")
         counts: dict[str, dict[str, int]] = {}
         with torch.no_grad():
             self._run(x, self.tasks, counts)

@@ -7,7 +7,8 @@ input ``x_sub`` differs from the base's input ``x_base`` of the same layer by
     ``y_sub = y_base + W_base·δ + (M⊙Δ)·x_sub + (b_sub − b_base)``
 
 and entries of ``δ`` with ``|δ| < τ`` are dropped (``x_sub`` then means ``x_base`` plus the kept
-``δ``). Both products run on the non-zeros only, as ``torch`` sparse CSR × dense products:
+``δ``). Both products run on the non-zeros only, as ``torch`` sparse CSR × dense products
+added straight into ``y_base`` (``torch.addmm``):
 ``δ`` becomes a CSR matrix ``[tokens, d_in]`` built from its non-zero entries on every call,
 ``M⊙Δ`` is stored as CSR ``[d_out, d_in]`` once. Their cost is ``nnz(δ)·d_out +
 nnz(M⊙Δ)·tokens`` multiply-adds instead of ``tokens·d_in·d_out``; a term without non-zeros is
@@ -160,25 +161,25 @@ class SparseDeltaLinear(nn.Module):
         delta = (x_sub - x_base).reshape(-1, d_in)
         keep = delta.abs() >= self.threshold if self.threshold > 0 else delta != 0
         csr, activation_nnz = csr_of_nonzeros(delta, keep)
-        # x_sub as the sub-task sees it: x_base plus the kept differences only.
-        x = x_sub if self.threshold == 0 else torch.where(keep.reshape(x_sub.shape),
-                                                           x_sub, x_base)
         tokens = delta.shape[0]
-        if bias_sub is not None and self.computes_dense(tokens, activation_nnz):
+        dense = bias_sub is not None and self.computes_dense(tokens, activation_nnz)
+        # x_sub as the sub-task sees it: x_base plus the kept differences only.
+        x = x_sub if self.threshold == 0 or not (dense or self.nnz) else torch.where(
+            keep.reshape(x_sub.shape), x_sub, x_base)
+        if dense:
             return F.linear(x, weight_base + self.weight_delta(), bias_sub), activation_nnz
-        terms: list[Tensor] = []
-        if activation_nnz:
-            terms.append(csr @ weight_base.t())
+        if not (self.nnz or activation_nnz or self.bias_delta.numel()):
+            return y_base, 0  # nothing to add: the base's output itself, bit for bit
+        y = y_base.reshape(-1, d_out)
+        # addmm adds the sparse product into y: measured several times faster on the CPU
+        # than `csr @ dense` (which zero-fills a new result) followed by an addition.
         if self.nnz:
             weight = _csr(self.crow, self.col, self.values, self.shape)
-            terms.append((weight @ x.reshape(-1, d_in).t()).t())
+            y = torch.addmm(y.t(), weight, x.reshape(-1, d_in).t()).t()
+        if activation_nnz:
+            y = torch.addmm(y, csr, weight_base.t())
         if self.bias_delta.numel():
-            terms.append(self.bias_delta.expand(tokens, d_out))
-        if not terms:
-            return y_base, 0
-        y = y_base.reshape(-1, d_out)
-        for term in terms:
-            y = y + term
+            y = y + self.bias_delta
         return y.reshape(y_base.shape), activation_nnz
 
     def extra_repr(self) -> str:
