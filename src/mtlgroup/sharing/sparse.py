@@ -16,8 +16,12 @@ skipped, so with nothing to add the result *is* ``y_base`` (bit for bit). Where 
 are so many that the sparse terms would cost more than the dense layer, the layer is computed
 densely instead, ``(W_base + M⊙Δ)·x_sub + b_sub`` (at most the dense cost, never twice it).
 
-Gathered rows/columns (``index_add_`` of weight columns) and ``Tensor.to_sparse_csr()`` were
-measured too and were slower on the CPU at the ViT family's sizes (``bench/sharing_kernels.py``).
+Gathered rows/columns (``index_add_`` of weight columns), ``Tensor.to_sparse_csr()`` and
+``csr @ dense`` followed by an addition were measured too and were slower on the CPU at the ViT
+family's sizes (``bench/sharing_kernels.py``). Fewer FLOPs are not less time there: at
+``D = 64`` a dense layer is a fast BLAS call, and building the CSR of ``δ`` and adding into
+``y_base`` are passes over memory as long as it; one sub-task layer measured 2.6–4× the dense
+layer's CPU time even with 99% of ``δ`` dropped (one thread, 4096 rows).
 
 Example:
     >>> import torch
