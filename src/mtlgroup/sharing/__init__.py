@@ -4,6 +4,7 @@ A base task's ViT runs as it is; every other task reuses it through sparse weigh
 sparse activation differences (:class:`~mtlgroup.sharing.deltas.TaskDelta`).
 """
 
+from mtlgroup.sharing.base_choice import BaseChoice, choose_base
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta
 from mtlgroup.sharing.levels import Level, sharing_levels
 from mtlgroup.sharing.model import (
@@ -23,10 +24,13 @@ from mtlgroup.sharing.temporal import (
     evaluate_clip,
     threshold_for_sparsity,
 )
+from mtlgroup.sharing.train import DeltaConfig, calibrate_thresholds, train_task_delta
 
 __all__ = [
+    "BaseChoice",
     "ClipEvaluation",
     "ClipRun",
+    "DeltaConfig",
     "Level",
     "LinearRecorder",
     "SharedFlops",
@@ -38,10 +42,13 @@ __all__ = [
     "StoredParameters",
     "TaskDelta",
     "TemporalDeltaRunner",
+    "calibrate_thresholds",
+    "choose_base",
     "evaluate_clip",
     "load_shared",
     "run_sharing",
     "save_shared",
     "sharing_levels",
     "threshold_for_sparsity",
+    "train_task_delta",
 ]
