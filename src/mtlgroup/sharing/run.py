@@ -192,7 +192,8 @@ def run_sharing(
         raise ValueError(f"unknown base method {base_method!r}; expected proxy, measure or both")
     out = Path(out)
     started = time.perf_counter()
-    with Study(out / "study.sqlite", dataset, data_options, _task_list(tasks), train_config,
+    with Study(out / "study.sqlite", dataset, data_options,
+               _task_list(dataset, tasks, data_options), train_config,
                seed=seed, device=device, model=factory) as study:
         names = list(study.tasks)
         if len(names) < 2:
@@ -287,13 +288,12 @@ def _vit_factory(model: Mapping[str, Any] | str | None) -> Any:
     return factory
 
 
-def _task_list(tasks: Sequence[str] | str | None) -> list[str] | None:
-    """``"set:1"`` or ``"a,b"`` as the study reads task lists (it resolves both)."""
-    if tasks is None:
-        return None
-    return [tasks] if isinstance(tasks, str) and tasks.startswith("set:") else (
-        [t.strip() for t in tasks.split(",") if t.strip()] if isinstance(tasks, str)
-        else list(tasks))
+def _task_list(dataset: str, tasks: Sequence[str] | str | None,
+               data_options: Mapping[str, Any] | None) -> list[str] | None:
+    """The task names of ``tasks`` (names, ``"a,b"``, ``"set:1"``, ``"all"``, ``None``)."""
+    from mtlgroup.data.registry import resolve_tasks
+
+    return None if tasks is None else resolve_tasks(dataset, tasks, dict(data_options or {}))
 
 
 def _delta_config(given: DeltaConfig | Mapping[str, Any] | None, level: Level, seed: int,
