@@ -20,8 +20,8 @@ Gathered rows/columns (``index_add_`` of weight columns), ``Tensor.to_sparse_csr
 ``csr @ dense`` followed by an addition were measured too and were slower on the CPU at the ViT
 family's sizes (``bench/sharing_kernels.py``). Fewer FLOPs are not less time there: at
 ``D = 64`` a dense layer is a fast BLAS call, and building the CSR of ``δ`` and adding into
-``y_base`` are passes over memory as long as it; one sub-task layer measured 2.6–4× the dense
-layer's CPU time even with 99% of ``δ`` dropped (one thread, 4096 rows).
+``y_base`` are passes over memory as long as it; one sub-task layer measured 1.5–3× the dense
+layer's CPU time with 99% of ``δ`` dropped and 1% of ``Δ`` kept (one thread, 4096 rows).
 
 Example:
     >>> import torch
@@ -164,7 +164,7 @@ class SparseDeltaLinear(nn.Module):
         d_out, d_in = self.shape
         delta = (x_sub - x_base).reshape(-1, d_in)
         keep = delta.abs() >= self.threshold if self.threshold > 0 else delta != 0
-        csr, activation_nnz = csr_of_nonzeros(delta, keep)
+        activation_nnz = int(keep.sum())
         tokens = delta.shape[0]
         dense = bias_sub is not None and self.computes_dense(tokens, activation_nnz)
         # x_sub as the sub-task sees it: x_base plus the kept differences only.
@@ -178,7 +178,11 @@ class SparseDeltaLinear(nn.Module):
         # The products are added into a new result with addmm / in place (addmm_): measured
         # several times faster on the CPU than `csr @ dense` (which zero-fills another new
         # tensor) followed by additions, whose fresh memory costs more than the products here.
-        y = torch.addmm(base, csr, weight_base.t()) if activation_nnz else base.clone()
+        if activation_nnz:
+            csr, _ = csr_of_nonzeros(delta, keep)
+            y = torch.addmm(base, csr, weight_base.t())
+        else:
+            y = base.clone()
         if self.nnz:
             weight = _csr(self.crow, self.col, self.values, self.shape)
             y.t().addmm_(weight, x.reshape(-1, d_in).t())  # yᵀ += (M⊙Δ)·xᵀ, in place
