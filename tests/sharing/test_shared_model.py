@@ -391,3 +391,14 @@ def test_the_model_converts_like_a_module(nets, images):
     assert all(torch.allclose(one[t].double(), other[t], atol=1e-5) for t in model.tasks)
     with pytest.raises(ValueError, match="at least one image"):
         model.counted_flops(images[:0])
+
+
+def test_a_bundle_whose_factory_builds_another_network_is_refused(bundle, tmp_path):
+    _, folder = bundle
+    copy_ = tmp_path / "other"
+    shutil.copytree(folder, copy_)
+    manifest = json.loads((copy_ / "manifest.json").read_text())
+    manifest["model"]["options"]["base_width"] = 32
+    (copy_ / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="base.pt: does not fit the network vit builds"):
+        load_shared(copy_)

@@ -40,15 +40,16 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import os
 import platform
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
     from mtlgroup.data.base import MultiTaskData
     from mtlgroup.models.network_factory import NetworkFactory
     from mtlgroup.tasks import Task, TaskSet
+
+R = TypeVar("R")
 
 FORMAT = "mtlgroup-shared"
 FORMAT_VERSION = 1
@@ -571,18 +574,28 @@ def load_shared(folder: str | Path, device: str | torch.device = "cpu") -> Share
     if not isinstance(network, MultiTaskNet):
         raise BundleError(f"{folder / MANIFEST}: {spec['name']} does not build a MultiTaskNet")
     base = MultiTaskNet(network.encoder, {base_task: network.heads[base_task]})
-    base.load_state_dict(state(manifest["base"]))
+    def fitted(entry: dict[str, Any], load: Callable[[dict[str, Tensor]], R]) -> R:
+        loaded = state(entry)
+        try:
+            return load(loaded)
+        except (RuntimeError, KeyError, ValueError) as error:
+            raise BundleError(f"{folder / entry['weights']}: does not fit the network "
+                              f"{spec['name']} builds for task {entry['task']} "
+                              f"({type(error).__name__}: {str(error).splitlines()[0]})") from None
+
+    fitted(manifest["base"], base.load_state_dict)
     encoder = vit_encoder(base)
-    subtasks = {}
-    for entry in manifest["subtasks"]:
-        subtasks[entry["task"]] = _subtask_from_state(
-            encoder, state(entry), network.heads[entry["task"]])
+    subtasks = {
+        entry["task"]: fitted(entry, functools.partial(
+            _subtask_from_state, encoder, head=network.heads[entry["task"]]))
+        for entry in manifest["subtasks"]}
     model = SharedMultiTaskViT.from_subtasks(base, base_task, subtasks)
     model.metadata = manifest
     return model.to(torch.device(device)).eval()
 
 
-def _subtask_from_state(base: ViTEncoder, state: Mapping[str, Tensor], head: nn.Module) -> SubTask:
+def _subtask_from_state(base: ViTEncoder, state: Mapping[str, Tensor], *,
+                        head: nn.Module) -> SubTask:
     own = {k.removeprefix("own."): v for k, v in state.items() if k.startswith("own.")}
     head.load_state_dict({k.removeprefix("head."): v for k, v in state.items()
                           if k.startswith("head.")})
