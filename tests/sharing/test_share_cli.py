@@ -40,6 +40,7 @@ def test_every_output_is_written_and_the_table_printed(shared_run):
         assert (out / name).is_file(), name
     assert (out / "export").is_dir() and any((out / "export").iterdir())
     assert len(list((out / "deltas").glob("*.pt"))) == 2 * (len(TASKS) - 1)  # levels × subs
+    assert saved["settings"]["model_options"] == VIT  # --model-option reached the ViTs
     rows = {r["label"]: r for r in saved["table"]["rows"]}
     assert list(rows)[0] == "independent"
     assert {"shared d=0.05 s=0.9", "shared d=0.2 s=0.9"} <= set(rows)

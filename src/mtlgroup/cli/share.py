@@ -47,7 +47,8 @@ ones only for ``scenes``, the dataset they are sized for)."""
 
 def _with_scale(config: Path | None, given: dict[str, Any]) -> dict[str, Any]:
     """``given`` plus the demo-scale defaults of the keys neither a flag nor the config file
-    sets (the file wins over them, a flag over both)."""
+    sets (the file wins over them, a flag over both), and ``model: vit`` when neither names
+    a model."""
     from mtlgroup.config import ConfigError, raw_config
     from mtlgroup.sharing.run import SHARE_SCALE
 
@@ -56,6 +57,8 @@ def _with_scale(config: Path | None, given: dict[str, Any]) -> dict[str, Any]:
     except ConfigError as error:
         raise UsageError(str(error)) from None
     scaled = dict(given)
+    if written.get("model") is None:  # sharing's family, so that --model-option applies to it
+        scaled["model"] = "vit"
     dataset = (written.get("data") or {}).get("dataset", "scenes")
     for section, keys in SCALE_KEYS.items():
         if section == "data" and dataset != "scenes":
@@ -158,7 +161,6 @@ def share_command(
         if penalty not in (None, "l1", "l0"):
             raise UsageError(f"bad --penalty {penalty!r}: expected l1 or l0")
         given = overrides(flags, data)
-        given.setdefault("model", "vit")
         settings = load_settings(config, _with_scale(config, given), model_option)
         spec = settings.model if settings.model is not None else "vit"
         name = spec if isinstance(spec, str) else spec.get("name")
