@@ -174,3 +174,22 @@ def test_help_explains_the_options_and_outputs():
     for words in ("--weight-density", "--activation-sparsity", "--base", "--video",
                   "sharing.json", "report.html", "export"):
         assert words in text
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"weight_density": 2.0}, "weight density 2 is not in (0, 1]"),
+    ({"base": "nope"}, "unknown base task 'nope'"),
+    ({"model": "conv"}, "needs the ViT family"),
+    ({"video": True}, "video needs the scenes dataset"),
+    ({"tasks": ["bright"]}, "at least two tasks"),
+    ({"base_method": "vote"}, "unknown base method 'vote'"),
+])
+def test_run_sharing_refuses_a_bad_request_before_any_file(tmp_path, no_work, options,
+                                                           message):
+    from mtlgroup.sharing import run_sharing
+
+    request = {"tasks": ["bright", "parity"], **options}
+    with pytest.raises(ValueError) as error:
+        run_sharing("synthetic", out=tmp_path / "api", echo=lambda line: None, **request)
+    assert message in str(error.value)
+    assert not (tmp_path / "api").exists()

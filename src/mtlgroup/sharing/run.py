@@ -21,7 +21,7 @@ measured savings against independent networks and a multi-task ViT at equal FLOP
    level's shared model as a bundle (``OUT/export``, read by
    :func:`mtlgroup.export.load_grouped`).
 
-Example (a few seconds; not a doctest)::
+Example (minutes: it trains; not a doctest)::
 
     from mtlgroup.sharing import run_sharing
 
@@ -186,25 +186,31 @@ def run_sharing(
     """
     from mtlgroup.study import Candidate, Study
 
+    # Everything that can be wrong with the request fails here, before a store is created.
     levels = sharing_levels(weight_density, activation_sparsity)
     factory = _vit_factory(model)
     if base_method not in ("proxy", "measure", "both"):
         raise ValueError(f"unknown base method {base_method!r}; expected proxy, measure or both")
+    requested = _task_list(dataset, tasks, data_options)
+    if requested is not None and len(set(requested)) < 2:
+        raise ValueError(f"computation sharing needs at least two tasks, got {requested}")
+    if base != "auto" and requested is not None and base not in requested:
+        raise ValueError(f"unknown base task {base!r}; expected auto or one of: "
+                         f"{', '.join(requested)}")
+    if video and dataset != "scenes":
+        raise ValueError(f"video needs the scenes dataset (its clips have exact labels per "
+                         f"frame), not {dataset!r}")
+    delta_base = _delta_config(delta_config, levels[0], seed, device)
     out = Path(out)
     started = time.perf_counter()
-    with Study(out / "study.sqlite", dataset, data_options,
-               _task_list(dataset, tasks, data_options), train_config,
+    with Study(out / "study.sqlite", dataset, data_options, requested, train_config,
                seed=seed, device=device, model=factory) as study:
         names = list(study.tasks)
-        if len(names) < 2:
+        if len(names) < 2:  # all of a one-task dataset
             raise ValueError(f"computation sharing needs at least two tasks, got {names}")
         if base != "auto" and base not in names:
             raise ValueError(f"unknown base task {base!r}; expected auto or one of: "
                              f"{', '.join(names)}")
-        delta_base = _delta_config(delta_config, levels[0], seed, device)
-        if video and dataset != "scenes":
-            raise ValueError(f"--video needs the scenes dataset (its clips have exact labels "
-                             f"per frame), not {dataset!r}")
         data = _data(study)
         runner = _runner(executor, workers)
         singles_specs = [study.spec(Candidate((t,), 1.0)) for t in names]
