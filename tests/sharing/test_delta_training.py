@@ -168,3 +168,19 @@ def test_the_base_task_needs_no_delta(setting):
     data, base, single = setting
     with pytest.raises(ValueError, match="base task"):
         train_task_delta(base, BASE, single, data.tasks[BASE], data, fast_config())
+
+
+def test_the_trained_network_is_the_one_the_shared_model_computes(setting):
+    # Validation selection and delta_scores run a dense simulation of the thresholded
+    # sub-task; the real sparse model must give the same predictions.
+    from mtlgroup.sharing.model import SharedMultiTaskViT
+    from mtlgroup.sharing.train import _SubTask
+
+    data, base, single = setting
+    delta = train_task_delta(base, BASE, single, data.tasks[SUB], data, fast_config())
+    simulated = _SubTask(base.encoder, delta).eval()
+    simulated.thresholds = dict(delta.thresholds)
+    shared = SharedMultiTaskViT(base, BASE, {SUB: delta}).eval()
+    x = data.val.inputs
+    with torch.no_grad():
+        assert torch.allclose(simulated(x)[SUB], shared(x)[SUB], atol=1e-5)

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -150,12 +151,9 @@ def proxy_scores(singles: Mapping[str, MultiTaskNet], data: MultiTaskData,
     inputs = _validation_images(data.val, images).to(device)
     features = {}
     for task, network in singles.items():
-        was_training = network.training
-        network.eval()
-        try:
-            features[task] = [r.cpu() for r in representations(network.to(device), inputs)]
-        finally:
-            network.train(was_training)
+        # A copy in eval mode on the device: the caller's network stays where and as it is.
+        copied = copy.deepcopy(network).eval().to(device)
+        features[task] = [r.cpu() for r in representations(copied, inputs)]
     return similarity_scores(features)
 
 
@@ -166,7 +164,7 @@ def measured_scores(singles: Mapping[str, MultiTaskNet], data: MultiTaskData, ta
     device = resolve_device(config.device)
     own = {}
     for task in tasks:
-        net = singles[task.name].to(device)
+        net = copy.deepcopy(singles[task.name]).to(device)  # the caller's stays where it is
         own[task.name] = evaluate(net, data.val, TaskSet([task]), device=device)[task.name]["loss"]
     scores = {}
     for base in tasks.names:
@@ -175,8 +173,7 @@ def measured_scores(singles: Mapping[str, MultiTaskNet], data: MultiTaskData, ta
             if task.name == base:
                 continue
             delta = train_task_delta(singles[base], base, singles[task.name], task, data, config)
-            loss = delta_scores(singles[base].to(device), delta, data.val, task,
-                                device=device)["loss"]
+            loss = delta_scores(singles[base], delta, data.val, task, device=device)["loss"]
             total += loss / max(own[task.name], 1e-12)
         scores[base] = total
     return scores

@@ -344,7 +344,11 @@ def calibrate_thresholds(base: MultiTaskNet, delta: TaskDelta, images: Tensor,
         raise ValueError(f"activation sparsity must be in [0, 1), got {sparsity!r}")
     base_encoder = vit_encoder(base)
     device = next(base_encoder.parameters()).device
-    sub_encoder = vit_encoder(subtask_network(base, delta)).to(device)
+    # The delta may live elsewhere than the base (it is stored on the CPU).
+    on_device = dataclasses.replace(
+        delta, weight_deltas={k: v.to(device) for k, v in delta.weight_deltas.items()},
+        own_state={k: v.to(device) for k, v in delta.own_state.items()})
+    sub_encoder = vit_encoder(subtask_network(base, on_device))
     gaps: dict[str, list[Tensor]] = {name: [] for name in base_encoder.linear_names}
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size].to(device)
@@ -421,6 +425,7 @@ def train_task_delta(base: MultiTaskNet, base_task: str, single: MultiTaskNet | 
     total = steps * (config.sparse_epochs + config.finetune_epochs + config.threshold_epochs)
     order = torch.Generator().manual_seed(config.seed)
     noise = torch.Generator(device=device).manual_seed(config.seed)
+    step = [0]  # training steps over all phases, for the non-finite loss message
     with progress_bar(total, f"delta {base_task}→{task.name}", progress) as advance:
         def fit(model: _SubTask, epochs: int, penalize_weights: bool, select: bool) -> float:
             """Train ``model`` for ``epochs``; with ``select``, restore its best-validation
@@ -446,7 +451,8 @@ def train_task_delta(base: MultiTaskNet, base_task: str, single: MultiTaskNet | 
                 for batch in data.train.batches(config.batch_size, True, order, tasks.names):
                     batch = batch.to(device)
                     losses = task_losses(model(batch.inputs), batch, tasks)
-                    check_finite(losses, 0)
+                    step[0] += 1
+                    check_finite(losses, step[0])  # names the task if its loss is NaN
                     loss = losses[task.name]
                     if config.activation_penalty > 0:
                         loss = loss + config.activation_penalty * model.activation_penalty()
