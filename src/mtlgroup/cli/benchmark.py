@@ -34,10 +34,9 @@ from mtlgroup.cli.options import (
     TASKS,
     THREADS,
     WORKERS,
-    check_device,
-    check_outputs,
     load_settings,
     overrides,
+    study_out,
 )
 
 
@@ -132,17 +131,11 @@ def benchmark_command(
     def body() -> None:
         flags["seeds"] = parse_seeds(seeds)  # here: a bad value is one line, exit code 2
         from mtlgroup.benchmark import run_benchmark
-        from mtlgroup.cli.interrupt import keeps_work_in
         from mtlgroup.study import StoreError
         from mtlgroup.study.executors import ExecutorUnavailable, create_executor
 
         settings = load_settings(config, overrides(flags, data), model_option)
-        if settings.out is None:
-            raise UsageError("no output directory: give --out DIR (or out: in the config)")
-        out = Path(settings.out)
-        check_outputs(out, settings)  # before any data is made or job trained
-        check_device(settings.training.device)
-        keeps_work_in(out / "study.sqlite")  # what a Ctrl-C then says was kept
+        out = study_out(settings)
         spec = settings.benchmark
         try:
             runner = create_executor(settings.study.executor,

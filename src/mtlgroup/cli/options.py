@@ -290,6 +290,21 @@ def check_writable(path: Path, what: str = "--out", file: bool = False) -> Path:
     return path
 
 
+def study_out(settings: Any) -> Path:
+    """The output folder of a command that runs a study (``settings.out``), checked before any
+    work: given (else a :class:`UsageError`), writable (:func:`check_outputs`), the device
+    available; its ``study.sqlite`` is what a Ctrl-C then says was kept."""
+    from mtlgroup.cli.interrupt import keeps_work_in
+
+    if settings.out is None:
+        raise UsageError("no output directory: give --out DIR (or out: in the config)")
+    out = Path(settings.out)
+    check_outputs(out, settings)  # before any data is made or job trained
+    check_device(settings.training.device)
+    keeps_work_in(out / "study.sqlite")  # what a Ctrl-C then says was kept
+    return out
+
+
 def check_outputs(out: Path, settings: Any = None) -> None:
     """Every location a command that trains writes to: ``out`` and, for the ``scenes``
     dataset, its cache when the splits the run needs are not cached yet (see

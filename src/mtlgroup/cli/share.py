@@ -31,10 +31,9 @@ from mtlgroup.cli.options import (
     TASKS,
     THREADS,
     WORKERS,
-    check_device,
-    check_outputs,
     load_settings,
     overrides,
+    study_out,
 )
 
 SCALE_KEYS = {"data": {"n_train": "data.n_train", "n_val": "data.n_val", "n_test": "data.n_test",
@@ -84,11 +83,12 @@ def share_command(
         help="The base task, whose single-task ViT the other tasks reuse; auto (default) "
         "chooses it by --base-method. A given base still gets the proxy ranking reported."),
     base_method: str = typer.Option(
-        "proxy", "--base-method",
-        help="How auto chooses the base: proxy (linear CKA of the single-task ViTs' "
-        "representations, seconds; default), measure (a one-epoch delta training for every "
-        "candidate base and sub-task) or both (the measurement's choice, with the proxy's "
-        "ranking and their agreement)."),
+        "both", "--base-method",
+        help="How auto chooses the base: both (default: the measurement's choice, with the "
+        "proxy's ranking and their agreement reported), measure (a one-epoch delta training "
+        "for every candidate base and sub-task) or proxy (linear CKA of the single-task ViTs' "
+        "representations: seconds, but it agreed with the measurement only weakly on scenes, "
+        "Spearman 0.20, and not at all on fashion, -0.83)."),
     weight_density: str = typer.Option(
         "0.05", "--weight-density",
         help="Fraction of each linear weight's delta entries a sub-task keeps, in (0, 1]; a "
@@ -148,7 +148,6 @@ def share_command(
     flags = dict(locals())
 
     def body() -> None:
-        from mtlgroup.cli.interrupt import keeps_work_in
         from mtlgroup.sharing.levels import sharing_levels
         from mtlgroup.sharing.run import run_sharing
         from mtlgroup.study import StoreError
@@ -167,16 +166,11 @@ def share_command(
         if name != "vit":
             raise UsageError(f"computation sharing needs the ViT family (--model vit), not "
                              f"{name!r}: sub-tasks reuse the base's transformer layers")
-        if settings.out is None:
-            raise UsageError("no output directory: give --out DIR (or out: in the config)")
+        out = study_out(settings)
         names = settings.data.task_names()  # an unknown task: one line, before any work
         if base != "auto" and base not in names:
             raise UsageError(f"unknown --base {base!r}: expected auto or one of the tasks "
                              f"({', '.join(names)})")
-        out = Path(settings.out)
-        check_outputs(out, settings)
-        check_device(settings.training.device)
-        keeps_work_in(out / "study.sqlite")
         delta: dict[str, Any] = {}
         if penalty is not None:
             delta["penalty"] = penalty

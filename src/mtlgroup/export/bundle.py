@@ -29,7 +29,8 @@ import platform
 import shlex
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,10 +102,8 @@ def export_bundle(
     check_bundle_out(out)
     choice = run_choice(run, budget, store)
     data = choice.data()
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / WEIGHTS_DIR).mkdir(parents=True)
-    try:
+    with replacing(out) as tmp:
+        (tmp / WEIGHTS_DIR).mkdir()
         manifest = _manifest(choice, data, tmp)
         write_json(tmp / MANIFEST, manifest)
         model = load_grouped(tmp)
@@ -112,12 +111,33 @@ def export_bundle(
         for name in formats:
             manifest["formats"][name] = write_format(name, model, tmp, manifest)
         write_json(tmp / MANIFEST, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+    return out
+
+
+@contextmanager
+def replacing(folder: Path) -> Iterator[Path]:
+    """A new empty folder beside ``folder`` to assemble a bundle in; when the ``with`` block
+    ends without an error it replaces ``folder`` (removed first if it exists) by a rename, so
+    an interrupted or failed write leaves no half bundle and the old one untouched. The
+    temporary folder is removed in every case.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with replacing(root / "bundle") as tmp:
+    ...     _ = (tmp / "manifest.json").write_text("{}")
+    >>> sorted(p.name for p in root.rglob("*"))
+    ['bundle', 'manifest.json']
+    """
+    tmp = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
 
 def check_bundle_out(out: Path) -> None:
@@ -282,6 +302,21 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def checked_weights(folder: Path, entry: dict[str, Any], owner: str) -> Path:
+    """The weight file of a manifest ``entry`` (its ``weights`` and ``sha256``) in ``folder``,
+    once it is there and its checksum matches; else a :class:`BundleError` naming the file and
+    ``owner`` (``"network net0"``, ``"task depth"``)."""
+    from mtlgroup.study.weights import sha256_file
+
+    path = folder / entry["weights"]
+    if not path.is_file():
+        raise BundleError(f"{path}: weight file of {owner} is missing")
+    if sha256_file(path) != entry["sha256"]:
+        raise BundleError(f"{path}: checksum mismatch for {owner} (the file was changed or is "
+                          "corrupt); export the bundle again")
+    return path
+
+
 def load_grouped(folder: str | Path, device: str = "cpu") -> GroupedModel | SharedMultiTaskViT:
     """The grouped model of an export bundle, in ``eval`` mode on ``device`` (for a bundle of
     another format in :data:`LOADERS`, such as a shared multi-task ViT, that format's model).
@@ -292,7 +327,7 @@ def load_grouped(folder: str | Path, device: str = "cpu") -> GroupedModel | Shar
     """
     import torch
 
-    from mtlgroup.study.weights import read_state_dict, sha256_file
+    from mtlgroup.study.weights import read_state_dict
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -305,12 +340,7 @@ def load_grouped(folder: str | Path, device: str = "cpu") -> GroupedModel | Shar
     shape = tuple(manifest["input"]["shape"])
     networks: dict[str, nn.Module] = {}
     for entry in manifest["networks"]:
-        path = folder / entry["weights"]
-        if not path.is_file():
-            raise BundleError(f"{path}: weight file of network {entry['name']} is missing")
-        if sha256_file(path) != entry["sha256"]:
-            raise BundleError(f"{path}: checksum mismatch for network {entry['name']} (the file "
-                              "was changed or is corrupt); export the bundle again")
+        path = checked_weights(folder, entry, f"network {entry['name']}")
         network = _build(entry, tasks, shape, path)
         network.load_state_dict(read_state_dict(path))
         networks[entry["name"]] = network

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from torch import Tensor, nn
 
@@ -80,13 +80,26 @@ class MultiTaskNet(nn.Module):
 
         Raises :class:`~mtlgroup.tasks.UnknownTaskError` for a name without a head.
         """
-        if tasks is None:
-            return list(self.tasks)
-        if isinstance(tasks, str):
-            # A bare string would iterate over characters; that is never what a caller means.
-            raise TypeError(f"tasks must be a list of task names, not the string {tasks!r}")
-        names = list(tasks)
-        for name in names:
-            if name not in self.heads:
-                raise UnknownTaskError(name, self.tasks)
-        return names
+        return select_tasks(tasks, self.tasks)
+
+
+def select_tasks(tasks: Iterable[str] | None, known: Sequence[str]) -> list[str]:
+    """The task names in ``tasks`` (default: all of ``known``), in the given order, each
+    checked against ``known``.
+
+    Raises :class:`~mtlgroup.tasks.UnknownTaskError` for a name not in ``known`` and
+    ``TypeError`` for a bare string.
+
+    >>> select_tasks(["b", "a"], ("a", "b", "c")), select_tasks(None, ("a", "b"))
+    (['b', 'a'], ['a', 'b'])
+    """
+    if tasks is None:
+        return list(known)
+    if isinstance(tasks, str):
+        # A bare string would iterate over characters; that is never what a caller means.
+        raise TypeError(f"tasks must be a list of task names, not the string {tasks!r}")
+    names = list(tasks)
+    for name in names:
+        if name not in known:
+            raise UnknownTaskError(name, known)
+    return names

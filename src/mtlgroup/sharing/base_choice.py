@@ -35,11 +35,11 @@ import torch
 from scipy.stats import spearmanr
 from torch import Tensor
 
-from mtlgroup.data.base import MultiTaskData, Split
+from mtlgroup.data.base import MultiTaskData
 from mtlgroup.device import resolve_device
 from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.sharing.deltas import LinearRecorder, vit_encoder
-from mtlgroup.sharing.train import DeltaConfig, delta_scores, train_task_delta
+from mtlgroup.sharing.train import DeltaConfig, delta_scores, first_images, train_task_delta
 from mtlgroup.tasks import TaskSet
 from mtlgroup.training.losses import evaluate
 
@@ -134,21 +134,11 @@ def rank_agreement(proxy: Mapping[str, float], measured: Mapping[str, float]) ->
     return float(rho)
 
 
-def _validation_images(split: Split, count: int) -> Tensor:
-    chunks, taken = [], 0
-    for batch in split.batches(min(count, 256)):
-        chunks.append(batch.inputs[: count - taken])
-        taken += len(chunks[-1])
-        if taken >= count:
-            break
-    return torch.cat(chunks)
-
-
 def proxy_scores(singles: Mapping[str, MultiTaskNet], data: MultiTaskData,
                  images: int = 128, device: str = "cpu") -> dict[str, float]:
     """:func:`similarity_scores` of the single-task networks on the first ``images``
     validation images."""
-    inputs = _validation_images(data.val, images).to(device)
+    inputs = first_images(data.val, images).to(device)
     features = {}
     for task, network in singles.items():
         # A copy in eval mode on the device: the caller's network stays where and as it is.

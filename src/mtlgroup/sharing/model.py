@@ -42,9 +42,7 @@ from __future__ import annotations
 import copy
 import functools
 import io
-import os
 import platform
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,7 +53,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.multitask import MultiTaskNet, select_tasks
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta, vit_encoder, weight_key
 from mtlgroup.sharing.sparse import SparseDeltaLinear
@@ -281,14 +279,7 @@ class SharedMultiTaskViT(nn.Module):
 
     def select(self, tasks: Iterable[str] | None) -> list[str]:
         """``tasks`` (default: all) checked against :attr:`tasks`, in :attr:`tasks` order."""
-        if tasks is None:
-            return list(self.tasks)
-        if isinstance(tasks, str):
-            raise TypeError(f"tasks must be a list of task names, not the string {tasks!r}")
-        wanted = set(tasks)
-        for name in wanted:
-            if name not in self.tasks:
-                raise UnknownTaskError(name, self.tasks)
+        wanted = set(select_tasks(tasks, self.tasks))
         return [t for t in self.tasks if t in wanted]
 
     def forward(self, x: Tensor, tasks: Iterable[str] | None = None) -> dict[str, Tensor]:
@@ -442,6 +433,7 @@ def save_shared(
         MANIFEST,
         check_bundle_out,
         input_format,
+        replacing,
         task_record,
         write_json,
     )
@@ -463,9 +455,7 @@ def save_shared(
     chosen = task_set.subset(list(shared.tasks))
     flops = shared.counted_flops(inputs) if inputs is not None else None
     stored = shared.stored_parameters()
-    tmp = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with replacing(folder) as tmp:
         files = {shared.base_task: (BASE_FILE, state_dict_bytes(
             MultiTaskNet(shared.encoder, {shared.base_task: shared.head})))}
         for index, task in enumerate(shared.subtasks):
@@ -507,11 +497,6 @@ def save_shared(
         }
         write_json(tmp / MANIFEST, manifest)
         _check_round_trip(shared, load_shared(tmp), shape)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -534,9 +519,15 @@ def load_shared(folder: str | Path, device: str | torch.device = "cpu") -> Share
     Raises :class:`~mtlgroup.export.bundle.BundleError` naming the file for a missing or
     tampered weight file, a newer format version or a factory that does not build here.
     """
-    from mtlgroup.export.bundle import MANIFEST, BundleError, read_manifest, rebuild_tasks
+    from mtlgroup.export.bundle import (
+        MANIFEST,
+        BundleError,
+        checked_weights,
+        read_manifest,
+        rebuild_tasks,
+    )
     from mtlgroup.models.network_factory import NetworkFactory
-    from mtlgroup.study.weights import read_state_dict, sha256_file
+    from mtlgroup.study.weights import read_state_dict
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -549,12 +540,7 @@ def load_shared(folder: str | Path, device: str | torch.device = "cpu") -> Share
                           f"mtlgroup reads versions up to {FORMAT_VERSION}: upgrade mtlgroup")
 
     def state(entry: dict[str, Any]) -> dict[str, Tensor]:
-        path = folder / entry["weights"]
-        if not path.is_file():
-            raise BundleError(f"{path}: weight file of task {entry['task']} is missing")
-        if sha256_file(path) != entry["sha256"]:
-            raise BundleError(f"{path}: checksum mismatch for task {entry['task']} (the file "
-                              "was changed or is corrupt); export the bundle again")
+        path = checked_weights(folder, entry, f"task {entry['task']}")
         try:
             return read_state_dict(path)
         except ValueError as error:

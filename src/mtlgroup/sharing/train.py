@@ -480,7 +480,7 @@ def train_task_delta(base: MultiTaskNet, base_task: str, single: MultiTaskNet | 
         fit(sparse, config.finetune_epochs, penalize_weights=False, select=True)
         result = sparse.to_delta()
         # Phase 3: thresholds from the training images.
-        images = _first_images(data.train, config.calibration_images)
+        images = first_images(data.train, config.calibration_images)
         base_on_device = copy.deepcopy(base).to(device)
         thresholds = calibrate_thresholds(base_on_device, result, images,
                                           config.activation_sparsity)
@@ -508,7 +508,7 @@ def _threshold_finetune(base: MultiTaskNet, masks: Mapping[str, Tensor], current
     return candidate if after < before else current
 
 
-def _first_images(split: Split, count: int) -> Tensor:
+def first_images(split: Split, count: int) -> Tensor:
     """The inputs of the first ``count`` samples of ``split`` (in order)."""
     taken, chunks = 0, []
     for batch in split.batches(min(count, 256)):
@@ -520,4 +520,4 @@ def _first_images(split: Split, count: int) -> Tensor:
 
 
 __all__: Sequence[str] = ["DeltaConfig", "calibrate_thresholds", "delta_scores",
-                          "per_layer_masks", "train_task_delta"]
+                          "first_images", "per_layer_masks", "train_task_delta"]
