@@ -114,12 +114,16 @@ def test_load_grouped_serves_the_exported_shared_model(shared_run):
 def test_a_rerun_trains_nothing_new(shared_run):
     out, _, saved = shared_run
     deltas = {p.name: p.stat().st_mtime_ns for p in (out / "deltas").glob("*.pt")}
+    choices = {p.name: p.stat().st_mtime_ns for p in (out / "base-choice").glob("*.json")}
+    assert len(choices) == 1  # the measured base choice is saved, not measured again
     again = run(*TINY, *LEVELS, "--out", str(out))
     assert again.exit_code == 0, again.output
     resaved = json.loads((out / "sharing.json").read_text())
     assert resaved["trained"] == {"networks": 0, "deltas": 0}
     assert resaved["reused"]["deltas"] == len(deltas)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "deltas").glob("*.pt")} == deltas
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "base-choice").glob("*.json")} == choices
+    assert resaved["base"] == saved["base"]
     before = {r["label"]: r["test"] for r in saved["table"]["rows"]}
     assert {r["label"]: r["test"] for r in resaved["table"]["rows"]} == before
 

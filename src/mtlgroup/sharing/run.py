@@ -226,7 +226,9 @@ def run_sharing(
             trained_networks, reused_networks = summary.done, summary.skipped
             singles = {t: _vit_network(study, (t,), 1.0) for t in names}
 
-            choice = _choose_base(singles, data, names, base, base_method, delta_base)
+            single_keys = {t: spec.key for t, spec in zip(names, singles_specs, strict=True)}
+            choice = _choose_base(singles, data, names, base, base_method, delta_base,
+                                  out / "base-choice", single_keys)
             base_task = choice["task"]
             echo(base_sentence(choice))
 
@@ -373,25 +375,39 @@ def _threads() -> int:
 
 
 def _choose_base(singles: Mapping[str, MultiTaskNet], data: MultiTaskData, names: list[str],
-                 base: str, method: BaseMethod, config: DeltaConfig) -> dict[str, Any]:
+                 base: str, method: BaseMethod, config: DeltaConfig, folder: Path,
+                 single_keys: Mapping[str, str]) -> dict[str, Any]:
     """The base task and how it was chosen (a given base: the proxy ranking is still shown).
 
     The measurement trains a delta for every (candidate base, sub-task) pair, so it runs with
     one epoch per phase (``DeltaConfig.short``): it ranks candidates, the real deltas follow.
+    The choice is saved in ``folder`` under a hash of what it depends on (the single-task
+    networks by their job keys, the method and the short configuration), so a rerun reads it
+    instead of measuring again.
     """
     from mtlgroup.sharing.base_choice import choose_base
+    from mtlgroup.study.weights import write_atomic
 
     asked = "proxy" if base != "auto" else method
-    choice = choose_base(singles, data, data.tasks.subset(names), method=asked,
-                         config=config.short())
+    short = config.short()
+    identity = {"format": DELTA_FORMAT, "tasks": names, "base": base, "method": asked,
+                "keys": dict(single_keys),
+                "config": {k: v for k, v in _config_fields(short).items() if k != "device"}}
+    path = folder / f"{identity_digest(identity)}.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    choice = choose_base(singles, data, data.tasks.subset(names), method=asked, config=short)
     proxy = {t: float(v) for t, v in (choice.proxy_scores or {}).items()}
     measured = ({t: float(v) for t, v in choice.measured_scores.items()}
                 if choice.measured_scores else None)
-    return {"task": base if base != "auto" else choice.base, "given": base != "auto",
-            "method": choice.method, "proxy_scores": proxy, "measured_scores": measured,
-            "agreement": None if choice.agreement is None else float(choice.agreement),
-            "ranking": ranking(proxy),
-            "measured_ranking": ranking(measured, higher_is_better=False) if measured else []}
+    record = {"task": base if base != "auto" else choice.base, "given": base != "auto",
+              "method": choice.method, "proxy_scores": proxy, "measured_scores": measured,
+              "agreement": None if choice.agreement is None else float(choice.agreement),
+              "ranking": ranking(proxy),
+              "measured_ranking": ranking(measured, higher_is_better=False) if measured else []}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True).encode())
+    return record
 
 
 def _all_deltas(
@@ -446,8 +462,12 @@ def delta_file_name(base_task: str, task: str, level: Level, config: DeltaConfig
     fields = {k: v for k, v in _config_fields(config).items() if k != "device"}
     identity = {"format": DELTA_FORMAT, "base": base_task, "task": task, "base_key": base_key,
                 "task_key": task_key, "config": fields}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{base_task}-{task}-{level.slug}-{digest}.pt"
+    return f"{base_task}-{task}-{level.slug}-{identity_digest(identity)}.pt"
+
+
+def identity_digest(identity: Mapping[str, Any]) -> str:
+    """A short hash of a JSON-able description of what a saved result depends on."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def save_delta(delta: TaskDelta, path: Path) -> Path:
