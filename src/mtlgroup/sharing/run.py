@@ -11,10 +11,11 @@ measured savings against independent networks and a multi-task ViT at equal FLOP
    (:func:`~mtlgroup.sharing.train.train_task_delta`), each saved under ``OUT/deltas/`` as it
    finishes, so an interrupted run loses at most the delta in training;
 4. builds the :class:`~mtlgroup.sharing.model.SharedMultiTaskViT` of each level, counts its
-   FLOPs from the non-zeros of every test input and its stored parameters;
+   FLOPs from the non-zeros of every test input (for the table) and its stored parameters;
 5. trains, in the same study, the all-task ViT whose network FLOPs (encoder and every head,
-   :class:`~mtlgroup.cost.CostModel`) are those of the shared model (the largest size that
-   does not exceed them);
+   :class:`~mtlgroup.cost.CostModel`) are those of the shared model counted on the
+   validation inputs (the largest size that does not exceed them: a choice made without
+   the test split);
 6. scores all of them on the test split, times their forwards on one CPU batch side by side,
    and, with ``video``, runs a scene clip with temporal reuse at two thresholds;
 7. writes ``sharing.json``, ``sharing.csv``, ``sharing.png``, ``report.html`` and the first
@@ -240,8 +241,12 @@ def run_sharing(
                       for lv in levels}
             counted = {lv: _shared_costs(model_, inputs) for lv, model_ in shared.items()}
 
+            # The comparator's size is a design decision: it is made from the FLOPs counted on
+            # the validation split; the test count above is for the table only.
+            val_inputs = _inputs(data.val)
+            val_flops = {lv: _counted_total(model_, val_inputs) for lv, model_ in shared.items()}
             costs = _cost_model(study, data, factory)
-            sizes = {lv: costs.size_for_cost(names, counted[lv]["flops"] / costs.reference_flops,
+            sizes = {lv: costs.size_for_cost(names, val_flops[lv] / costs.reference_flops,
                                              decimals=2) for lv in levels}
             mtl_specs = {size: study.spec(Candidate(tuple(names), size))
                          for size in dict.fromkeys(sizes.values())}
@@ -523,6 +528,14 @@ def _shared_costs(model: Any, inputs: torch.Tensor) -> dict[str, Any]:
             "dense_flops": float(flops.dense_equivalent), "params": int(stored.total),
             "params_per_task": _floats(stored.per_task),
             "independent_params": int(stored.independent)}
+
+
+def _counted_total(model: Any, inputs: torch.Tensor) -> float:
+    """The shared model's counted FLOPs per image on ``inputs``."""
+    import torch
+
+    with torch.inference_mode():
+        return float(model.counted_flops(inputs).total)
 
 
 def _floats(values: Mapping[str, Any]) -> dict[str, float]:
