@@ -12,7 +12,9 @@ from torch import nn
 from mtlgroup.cost import count_flops
 from mtlgroup.data.clips import scene_clip
 from mtlgroup.models.vit import vit_network
+from mtlgroup.sharing import temporal
 from mtlgroup.sharing.deltas import delta_between, subtask_network
+from mtlgroup.sharing.sparse import kept_entries, threshold_dropping
 from mtlgroup.sharing.temporal import (
     TemporalDeltaRunner,
     TemporalLinear,
@@ -177,3 +179,29 @@ def test_bad_arguments_are_refused(network):
         TemporalDeltaRunner(network, {"blocks.9.qkv": 0.1})
     with pytest.raises(ValueError, match=">= 0"):
         TemporalDeltaRunner(network, -1.0)
+
+
+@pytest.mark.parametrize(("changes", "sparsity", "dropped"), [
+    ([0.1, 0.1, 0.1, 0.1, 1.0], 0.5, 4),  # ties with the quantile are dropped with it
+    ([0.1, 0.1, 0.1, 0.1, 1.0], 0.9, 5),
+    ([0.0, 0.0, 0.3, 0.2], 0.5, 2),  # only the unchanged entries: τ = 0
+    ([0.5, 0.2, 0.4, 0.3], 0.0, 0),
+])
+def test_calibrated_threshold_drops_ties_with_the_quantile(network, clip, monkeypatch, changes,
+                                                            sparsity, dropped):
+    values = torch.tensor(changes)
+    monkeypatch.setattr(temporal, "temporal_deltas", lambda net, frames: {"fc": values})
+    tau = threshold_for_sparsity(network, clip.images, sparsity)["fc"]
+    assert int((~kept_entries(values, tau)).sum()) == dropped
+    assert tau == threshold_dropping(values, sparsity)
+
+
+def test_threshold_dropping_is_the_smallest_that_drops_the_fraction():
+    torch.manual_seed(5)
+    values = torch.randint(0, 6, (200,)).float() / 5  # many ties, some zeros
+    for fraction in (0.0, 0.1, 0.25, 0.5, 0.77, 1.0):
+        tau = threshold_dropping(values, fraction)
+        assert float((values < tau).float().mean()) >= fraction or tau == 0.0
+        smaller = values[values < tau]
+        if smaller.numel() and tau > 0:  # any lower cut drops less than the fraction
+            assert float((values < smaller.max()).float().mean()) < fraction

@@ -44,11 +44,58 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def threshold_dropping(magnitudes: Tensor, fraction: float) -> float:
+    """The threshold ``τ`` that drops about ``fraction`` of ``magnitudes`` (``|δ|`` values,
+    any shape): the entries strictly below ``τ`` are dropped (:func:`kept_entries`).
+
+    Rule: with ``k = ⌈fraction·n⌉``, ``τ`` is the next float above the ``k``-th smallest
+    magnitude (``nextafter(value, inf)``), so that value and every entry equal to it (ties)
+    are dropped; ``0.0`` (only exact zeros dropped) where ``fraction == 0``, where there are no
+    magnitudes or where the ``k``-th smallest is 0 (e.g. all magnitudes 0).
+
+    Example:
+        >>> threshold_dropping(torch.tensor([0.1, 0.1, 0.1, 0.1, 1.0]), 0.5) > 0.1
+        True
+        >>> tau = threshold_dropping(torch.tensor([0.1, 0.1, 0.1, 0.1, 1.0]), 0.5)
+        >>> kept_entries(torch.tensor([0.1, 0.1, 0.1, 0.1, 1.0]), tau).tolist()
+        [False, False, False, False, True]
+        >>> threshold_dropping(torch.tensor([3.0, 1.0, 2.0, 4.0]), 0.5) == float(
+        ...     torch.nextafter(torch.tensor(2.0), torch.tensor(math.inf)))
+        True
+        >>> threshold_dropping(torch.zeros(3), 0.9), threshold_dropping(torch.ones(3), 0.0)
+        (0.0, 0.0)
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"a fraction to drop must be in [0, 1], got {fraction!r}")
+    flat = magnitudes.detach().reshape(-1)
+    count = math.ceil(fraction * flat.numel())
+    if count == 0:
+        return 0.0
+    value = flat.kthvalue(count).values
+    if not value > 0:
+        return 0.0
+    return float(torch.nextafter(value, value.new_tensor(math.inf)))
+
+
+def kept_entries(delta: Tensor, threshold: float) -> Tensor:
+    """The mask of the entries of ``delta`` that are kept under threshold ``τ``:
+    ``|δ| >= τ`` where ``τ > 0``, else the non-zeros (``τ = 0`` keeps every changed entry).
+
+    Example:
+        >>> kept_entries(torch.tensor([0.0, -0.5, 0.2]), 0.3).tolist()
+        [False, True, False]
+        >>> kept_entries(torch.tensor([0.0, -0.5, 0.2]), 0.0).tolist()
+        [False, True, True]
+    """
+    return delta.abs() >= threshold if threshold > 0 else delta != 0
 
 
 def csr_of_nonzeros(matrix: Tensor, keep: Tensor) -> tuple[Tensor, int]:
@@ -163,7 +210,7 @@ class SparseDeltaLinear(nn.Module):
         bias) is what the dense fallback adds; without it the sparse terms always run."""
         d_out, d_in = self.shape
         delta = (x_sub - x_base).reshape(-1, d_in)
-        keep = delta.abs() >= self.threshold if self.threshold > 0 else delta != 0
+        keep = kept_entries(delta, self.threshold)
         activation_nnz = int(keep.sum())
         tokens = delta.shape[0]
         dense = bias_sub is not None and self.computes_dense(tokens, activation_nnz)

@@ -55,7 +55,7 @@ from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.tracing import eval_mode
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import TaskDelta, subtask_network, vit_encoder
-from mtlgroup.sharing.sparse import csr_of_nonzeros
+from mtlgroup.sharing.sparse import csr_of_nonzeros, kept_entries, threshold_dropping
 from mtlgroup.tasks import TaskSet
 
 Thresholds = float | Mapping[str, float]
@@ -111,7 +111,7 @@ class TemporalLinear:
         delta = (x - self.x_ref[name]).reshape(-1, layer.in_features)
         tau = self.threshold(name)
         # τ = 0 keeps every non-zero entry: the update is then exact up to rounding
-        keep = delta.abs() >= tau if tau > 0 else delta != 0
+        keep = kept_entries(delta, tau)
         # the kept entries as a sparse CSR matrix (the shared model's kernel): the product
         # multiplies only them, nnz·d_out multiply-adds
         kept_delta, nnz = csr_of_nonzeros(delta, keep)
@@ -255,8 +255,10 @@ def threshold_for_sparsity(network: MultiTaskNet, frames: Tensor,
     """Per-layer ``τ`` that drops the fraction ``sparsity`` of the temporal input changes of
     each linear layer on a calibration clip ``frames [F, C, H, W]`` (``F >= 2``).
 
-    ``τ`` is the ``sparsity`` quantile of ``|x_t − x_{t−1}|`` with every frame computed
-    exactly; entries that do not change count as dropped. The fraction a run then drops
+    ``τ`` is :func:`~mtlgroup.sharing.sparse.threshold_dropping` of ``|x_t − x_{t−1}|`` with
+    every frame computed exactly: just above its ``sparsity`` quantile, so that at least that
+    fraction (ties included) is strictly below ``τ``; entries that do not change count as
+    dropped. The fraction a run then drops
     differs somewhat (a run compares with the cached reference, where dropped changes add up
     until they pass ``τ``, and its inputs carry the upstream layers' errors):
     :attr:`ClipRun.kept` reports it.
@@ -275,16 +277,9 @@ def threshold_for_sparsity(network: MultiTaskNet, frames: Tensor,
         raise ValueError(f"sparsity must be in [0, 1], got {sparsity!r}")
     if frames.ndim != 4 or frames.shape[0] < 2:
         raise ValueError("calibration needs frames [F, C, H, W] with F >= 2")
-    thresholds = {}
-    for name, changes in temporal_deltas(network, frames).items():
-        ordered = changes.sort().values
-        # the smallest τ with at least `sparsity` of the changes strictly below it
-        position = math.ceil(sparsity * ordered.numel())
-        if position >= ordered.numel():
-            thresholds[name] = float(torch.nextafter(ordered[-1], ordered.new_tensor(math.inf)))
-        else:
-            thresholds[name] = float(ordered[position])
-    return thresholds
+    # τ just above the ⌈sparsity·n⌉-th smallest change, so ties with it are dropped too
+    return {name: threshold_dropping(changes, sparsity)
+            for name, changes in temporal_deltas(network, frames).items()}
 
 
 @dataclass
