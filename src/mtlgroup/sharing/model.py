@@ -411,6 +411,7 @@ def save_shared(
     tasks: TaskSet | Sequence[Task] | None = None,
     input_shape: Sequence[int] | None = None,
     inputs: Tensor | None = None,
+    flops: SharedFlops | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``shared`` as a bundle in ``folder`` (replaced if it is a bundle; refused if it is
@@ -423,6 +424,8 @@ def save_shared(
         tasks, input_shape: without ``data``: the tasks (those of ``shared`` at least) and one
             input's shape; raw inputs are then plain tensors.
         inputs: a batch whose counted FLOPs the manifest records (optional).
+        flops: FLOPs already counted (:meth:`SharedMultiTaskViT.counted_flops`) for the
+            manifest, instead of ``inputs`` (giving both is a ``ValueError``).
         metadata: anything JSON to keep under ``metadata``.
 
     The bundle is written beside ``folder`` and loaded back (checksums, rebuild, equal
@@ -453,7 +456,10 @@ def save_shared(
     else:
         raise ValueError("save_shared needs data=, or tasks= and input_shape=")
     chosen = task_set.subset(list(shared.tasks))
-    flops = shared.counted_flops(inputs) if inputs is not None else None
+    if flops is not None and inputs is not None:
+        raise ValueError("save_shared takes inputs= or flops=, not both")
+    if inputs is not None:
+        flops = shared.counted_flops(inputs)
     stored = shared.stored_parameters()
     with replacing(folder) as tmp:
         files = {shared.base_task: (BASE_FILE, state_dict_bytes(

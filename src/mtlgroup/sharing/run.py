@@ -239,12 +239,14 @@ def run_sharing(
             inputs = _inputs(data.test)
             shared = {lv: _shared_model(singles[base_task], base_task, deltas[lv])
                       for lv in levels}
-            counted = {lv: _shared_costs(model_, inputs) for lv, model_ in shared.items()}
+            counted = {lv: _shared_costs(model_, inputs, latency_batch)
+                       for lv, model_ in shared.items()}
 
             # The comparator's size is a design decision: it is made from the FLOPs counted on
             # the validation split; the test count above is for the table only.
             val_inputs = _inputs(data.val)
-            val_flops = {lv: _counted_total(model_, val_inputs) for lv, model_ in shared.items()}
+            val_flops = {lv: _counted_flops(model_, val_inputs, latency_batch).total
+                         for lv, model_ in shared.items()}
             costs = _cost_model(study, data, factory)
             sizes = {lv: costs.size_for_cost(names, val_flops[lv] / costs.reference_flops,
                                              decimals=2) for lv in levels}
@@ -278,7 +280,8 @@ def run_sharing(
                            reused={"networks": reused_networks, "deltas": reused_deltas},
                            settings=settings)
     settings["seconds"] = round(time.perf_counter() - started, 1)
-    result.paths = _write(result, out, shared[levels[0]], data, factory, inputs)
+    result.paths = _write(result, out, shared[levels[0]], data, factory,
+                          counted[levels[0]]["counted"])
     echo(result.format())
     echo(f"wrote {', '.join(str(p) for p in result.paths.values())}")
     return result
@@ -517,25 +520,33 @@ def _shared_model(base: MultiTaskNet, base_task: str, deltas: Mapping[str, TaskD
     return SharedMultiTaskViT(base, base_task, dict(deltas)).eval()
 
 
-def _shared_costs(model: Any, inputs: torch.Tensor) -> dict[str, Any]:
-    """The shared model's counted FLOPs per image on ``inputs`` and its stored parameters."""
-    import torch
-
-    with torch.inference_mode():
-        flops = model.counted_flops(inputs)
+def _shared_costs(model: Any, inputs: torch.Tensor, batch: int) -> dict[str, Any]:
+    """The shared model's counted FLOPs per image on ``inputs`` (``"counted"``, and its
+    numbers) and its stored parameters."""
+    flops = _counted_flops(model, inputs, batch)
     stored = model.stored_parameters()
     return {"flops": float(flops.total), "flops_per_task": _floats(flops.per_task),
             "dense_flops": float(flops.dense_equivalent), "params": int(stored.total),
-            "params_per_task": _floats(stored.per_task),
-            "independent_params": int(stored.independent)}
+            "params_per_task": _floats(stored.per_task), "counted": flops}
 
 
-def _counted_total(model: Any, inputs: torch.Tensor) -> float:
-    """The shared model's counted FLOPs per image on ``inputs``."""
+def _counted_flops(model: Any, inputs: torch.Tensor, batch: int) -> Any:
+    """:meth:`~mtlgroup.sharing.model.SharedMultiTaskViT.counted_flops` over ``inputs`` in
+    chunks of ``batch`` images: the sub-tasks' per-image means weighted by chunk size (the
+    base encoder and heads are counted densely, the same for every chunk)."""
     import torch
 
+    from mtlgroup.sharing.model import SharedFlops
+
+    batch = max(1, batch)
     with torch.inference_mode():
-        return float(model.counted_flops(inputs).total)
+        parts = [model.counted_flops(inputs[i:i + batch]) for i in range(0, len(inputs), batch)]
+    if len(parts) == 1:
+        return parts[0]
+    images = sum(p.images for p in parts)
+    encoder = {t: sum(p.encoder[t] * p.images for p in parts) / images
+               for t in parts[0].encoder}
+    return SharedFlops(encoder, parts[0].heads, parts[0].dense_equivalent, images)
 
 
 def _floats(values: Mapping[str, Any]) -> dict[str, float]:
@@ -671,7 +682,7 @@ def _video(base: MultiTaskNet, base_task: str, deltas: Mapping[str, TaskDelta],
 
 
 def _write(result: SharingResult, out: Path, exported: Any, data: MultiTaskData, factory: Any,
-           inputs: torch.Tensor) -> dict[str, Path]:
+           flops: Any) -> dict[str, Path]:
     from mtlgroup.sharing.model import save_shared
     from mtlgroup.sharing.report import plot_sharing, write_sharing_report
 
@@ -681,9 +692,9 @@ def _write(result: SharingResult, out: Path, exported: Any, data: MultiTaskData,
     paths["png"] = plot_sharing(result.table, out / "sharing.png",
                                 f"{result.settings['dataset']} "
                                 f"({', '.join(result.settings['tasks'])})")
-    # The bundle records the FLOPs it was counted at on these test inputs (its manifest).
+    # The bundle records the FLOPs counted on the test inputs for the table (its manifest).
     paths["export"] = save_shared(exported, out / "export", model=factory, data=data,
-                                  inputs=inputs, metadata={"sharing": "sharing.json"})
+                                  flops=flops, metadata={"sharing": "sharing.json"})
     paths["html"] = out / "report.html"
     result.paths = paths
     write_sharing_report(paths["html"], result)
