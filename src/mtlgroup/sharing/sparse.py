@@ -98,9 +98,11 @@ def kept_entries(delta: Tensor, threshold: float) -> Tensor:
     return delta.abs() >= threshold if threshold > 0 else delta != 0
 
 
-def csr_of_nonzeros(matrix: Tensor, keep: Tensor) -> tuple[Tensor, int]:
+def csr_of_nonzeros(matrix: Tensor, keep: Tensor,
+                    row_counts: Tensor | None = None) -> tuple[Tensor, int]:
     """The CSR matrix of ``matrix``'s entries where ``keep`` is true (both 2-D, same shape),
-    and how many there are.
+    and how many there are. ``row_counts`` (``keep.sum(1)``), where the caller has it already,
+    is not counted again.
 
     Built from the flat indices of the kept entries (``nonzero`` of the mask): measured faster
     on the CPU than ``Tensor.to_sparse_csr()`` for the ViT's activations.
@@ -114,9 +116,29 @@ def csr_of_nonzeros(matrix: Tensor, keep: Tensor) -> tuple[Tensor, int]:
     rows, cols = matrix.shape
     flat = keep.reshape(-1).nonzero().squeeze(1)
     crow = torch.zeros(rows + 1, dtype=torch.int64, device=matrix.device)
-    torch.cumsum(keep.sum(1), 0, out=crow[1:])
+    torch.cumsum(keep.sum(1) if row_counts is None else row_counts, 0, out=crow[1:])
     values = matrix.reshape(-1)[flat]
     return _csr(crow, flat % cols, values, (rows, cols)), int(flat.numel())
+
+
+def add_kept_product(y: Tensor, delta: Tensor, keep: Tensor, weight: Tensor,
+                     row_counts: Tensor | None = None) -> tuple[Tensor, int]:
+    """``y + δ_kept · weightᵀ`` and ``nnz(δ_kept)``: ``δ`` ``[tokens, d_in]`` restricted to
+    ``keep`` as a sparse CSR matrix, multiplied on its non-zeros only and added straight into
+    ``y`` ``[tokens, d_out]`` (``torch.addmm``: a new tensor). Without kept entries the result
+    is ``y`` itself. ``row_counts`` as in :func:`csr_of_nonzeros`.
+
+    Example:
+        >>> w = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> delta = torch.tensor([[0.5, 0.01]])
+        >>> y, nnz = add_kept_product(torch.zeros(1, 2), delta, kept_entries(delta, 0.1), w)
+        >>> y.tolist(), nnz
+        ([[0.5, 1.5]], 1)
+    """
+    csr, nnz = csr_of_nonzeros(delta, keep, row_counts)
+    if not nnz:
+        return y, 0
+    return torch.addmm(y, csr, weight.t()), nnz
 
 
 def _csr(crow: Tensor, col: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
@@ -211,7 +233,8 @@ class SparseDeltaLinear(nn.Module):
         d_out, d_in = self.shape
         delta = (x_sub - x_base).reshape(-1, d_in)
         keep = kept_entries(delta, self.threshold)
-        activation_nnz = int(keep.sum())
+        row_counts = keep.sum(1)
+        activation_nnz = int(row_counts.sum())
         tokens = delta.shape[0]
         dense = bias_sub is not None and self.computes_dense(tokens, activation_nnz)
         # x_sub as the sub-task sees it: x_base plus the kept differences only.
@@ -225,11 +248,9 @@ class SparseDeltaLinear(nn.Module):
         # The products are added into a new result with addmm / in place (addmm_): measured
         # several times faster on the CPU than `csr @ dense` (which zero-fills another new
         # tensor) followed by additions, whose fresh memory costs more than the products here.
-        if activation_nnz:
-            csr, _ = csr_of_nonzeros(delta, keep)
-            y = torch.addmm(base, csr, weight_base.t())
-        else:
-            y = base.clone()
+        y, _ = add_kept_product(base, delta, keep, weight_base, row_counts)
+        if not activation_nnz:
+            y = base.clone()  # a new tensor: the terms below are added in place
         if self.nnz:
             weight = _csr(self.crow, self.col, self.values, self.shape)
             y.t().addmm_(weight, x.reshape(-1, d_in).t())  # yᵀ += (M⊙Δ)·xᵀ, in place

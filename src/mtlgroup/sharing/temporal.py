@@ -55,7 +55,7 @@ from mtlgroup.models.multitask import MultiTaskNet
 from mtlgroup.models.tracing import eval_mode
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import TaskDelta, subtask_network, vit_encoder
-from mtlgroup.sharing.sparse import csr_of_nonzeros, kept_entries, threshold_dropping
+from mtlgroup.sharing.sparse import add_kept_product, kept_entries, threshold_dropping
 from mtlgroup.tasks import TaskSet
 
 Thresholds = float | Mapping[str, float]
@@ -112,13 +112,14 @@ class TemporalLinear:
         tau = self.threshold(name)
         # τ = 0 keeps every non-zero entry: the update is then exact up to rounding
         keep = kept_entries(delta, tau)
-        # the kept entries as a sparse CSR matrix (the shared model's kernel): the product
-        # multiplies only them, nnz·d_out multiply-adds
-        kept_delta, nnz = csr_of_nonzeros(delta, keep)
-        y = self.y_ref[name]
+        # the kept entries as a sparse CSR matrix added into y_ref (the shared model's kernel):
+        # the product multiplies only them, nnz·d_out multiply-adds
+        y_ref = self.y_ref[name]
+        y, nnz = add_kept_product(y_ref.reshape(-1, layer.out_features), delta, keep,
+                                  layer.weight)
+        y = y.reshape(y_ref.shape)
         if nnz:
-            y = y + (kept_delta @ layer.weight.t()).reshape(y.shape)
-            self.x_ref[name] = self.x_ref[name] + torch.where(keep, delta, 0.0).reshape(x.shape)
+            self.x_ref[name] = torch.where(keep.reshape(x.shape), x.detach(), self.x_ref[name])
             self.y_ref[name] = y
         self.flops[name] = 2 * nnz * layer.out_features
         self.kept[name], self.entries[name] = nnz, delta.numel()
