@@ -261,8 +261,9 @@ def run_sharing(
             reused_networks += summary.skipped
             mtl = {size: _vit_network(study, tuple(names), size) for size in mtl_specs}
 
-        table = _table(study, data, names, singles, mtl, sizes, shared, counted, inputs,
-                       latency_batch, latency_repeats, echo)
+        table = _table(study, data, names, singles, single_keys, mtl,
+                       {size: spec.key for size, spec in mtl_specs.items()}, sizes, shared,
+                       counted, inputs, latency_batch, latency_repeats, echo)
         video_rows = (_video(singles[base_task], base_task, deltas[levels[0]], names, data,
                              seed, video_frames, video_key_every, echo) if video else [])
         settings = {"dataset": dataset, "data_options": study.data_options, "tasks": names,
@@ -564,31 +565,43 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _outcome(study: Study, key: str) -> Any:
+    """The stored outcome of the finished job ``key`` (its test scores and FLOPs)."""
+    outcome = study.store.job(key).outcome
+    assert outcome is not None  # the runs were checked (_check) before the table
+    return outcome
+
+
 def _table(study: Study, data: MultiTaskData, names: list[str],
-           singles: Mapping[str, MultiTaskNet], mtl: Mapping[float, nn.Module],
+           singles: Mapping[str, MultiTaskNet], single_keys: Mapping[str, str],
+           mtl: Mapping[float, nn.Module], mtl_keys: Mapping[float, str],
            sizes: Mapping[Level, float], shared: Mapping[Level, Any],
            counted: Mapping[Level, dict[str, Any]], inputs: torch.Tensor, latency_batch: int,
            repeats: int, echo: Callable[[str], None]) -> SharingTable:
-    """Score, count and time every model (all on the CPU, on the same test split)."""
-    from mtlgroup.cost import count_flops
+    """Score, count and time every model (on the same test split; the study's ViTs by their
+    stored outcomes, the shared models here on the CPU)."""
     from mtlgroup.delta_m import task_metrics
     from mtlgroup.export.grouped import GroupedModel
     from mtlgroup.training.losses import evaluate
 
     tasks = data.tasks.subset(names)
-    shape = data.input_shape
+    # The ViTs were scored on the test split and counted when the study trained them: their
+    # outcomes in the store hold both; only the shared models are evaluated here.
+    single = {t: _outcome(study, single_keys[t]) for t in names}
     independent = GroupedModel(dict(singles), {t: t for t in names}).eval()
-    single_flops = {t: float(count_flops(singles[t], shape).total) for t in names}
+    single_flops = {t: float(single[t].flops) for t in names}
     models: dict[str, nn.Module] = {"independent": independent}
-    rows = [SharingRow("independent", "independent", evaluate(independent, data.test, tasks),
+    rows = [SharingRow("independent", "independent",
+                       {t: dict(single[t].scores["test"][t]) for t in names},
                        flops=sum(single_flops.values()),
                        params=parameter_count(independent), flops_per_task=single_flops,
                        size=1.0)]
     for size, network in mtl.items():
         label = f"multi-task@{size:g}"
         models[label] = network.eval()
-        rows.append(SharingRow(label, "multi-task", evaluate(network, data.test, tasks),
-                               flops=float(count_flops(network, shape).total),
+        outcome = _outcome(study, mtl_keys[size])
+        rows.append(SharingRow(label, "multi-task", dict(outcome.scores["test"]),
+                               flops=float(outcome.flops),
                                params=parameter_count(network), size=size))
     for level, model in shared.items():
         label = f"shared {level.label}"
