@@ -46,11 +46,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# Said once per process by torch on the first CSR tensor, not news here. A process-wide filter
+# for this one message (a ``catch_warnings`` block around every construction is not
+# thread-safe).
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta",
+                        category=UserWarning)
 
 def threshold_dropping(magnitudes: Tensor, fraction: float) -> float:
     """The threshold ``τ`` that drops about ``fraction`` of ``magnitudes`` (``|δ|`` values,
@@ -142,10 +148,8 @@ def add_kept_product(y: Tensor, delta: Tensor, keep: Tensor, weight: Tensor,
 
 
 def _csr(crow: Tensor, col: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
-    with warnings.catch_warnings():
-        # "Sparse CSR tensor support is in beta state": said once per process, not news here.
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, values, size)
+    # the indices are built here, valid by construction: invariant checks opted out explicitly
+    return torch.sparse_csr_tensor(crow, col, values, size, check_invariants=False)
 
 
 class SparseDeltaLinear(nn.Module):
@@ -181,6 +185,37 @@ class SparseDeltaLinear(nn.Module):
         self.register_buffer("values", values)
         bias = values.new_zeros(0) if bias_delta is None or not bias_delta.any() else bias_delta
         self.register_buffer("bias_delta", bias.detach().clone())
+        # M⊙Δ as a CSR tensor and densely (for the dense fallback), built on first use from the
+        # buffers and dropped when they move or are loaded (_apply, _load_from_state_dict)
+        self._weight_csr: Tensor | None = None
+        self._weight_dense: Tensor | None = None
+
+    def _clear_cache(self) -> None:
+        self._weight_csr = self._weight_dense = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles leave the caches out (a CSR tensor cannot be deep-copied)
+        return {**super().__getstate__(), "_weight_csr": None, "_weight_dense": None}
+
+    def _apply(self, fn: Any, recurse: bool = True) -> SparseDeltaLinear:
+        self._clear_cache()
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._clear_cache()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _csr_weight(self) -> Tensor:
+        """``M⊙Δ`` as a CSR tensor over the buffers (cached)."""
+        if self._weight_csr is None:
+            self._weight_csr = _csr(self.crow, self.col, self.values, self.shape)
+        return self._weight_csr
+
+    def _dense_weight(self) -> Tensor:
+        """``M⊙Δ`` dense (cached; callers must not modify it)."""
+        if self._weight_dense is None:
+            self._weight_dense = self.weight_delta()
+        return self._weight_dense
 
     @classmethod
     def from_dense(cls, weight_delta: Tensor, bias_delta: Tensor | None = None,
@@ -188,8 +223,8 @@ class SparseDeltaLinear(nn.Module):
         """From a dense ``M⊙Δ`` ``[d_out, d_in]`` (zero outside the mask): only its non-zeros
         are kept."""
         delta = weight_delta.detach()
-        csr, _ = csr_of_nonzeros(delta, delta != 0)
-        return cls(csr.crow_indices(), csr.col_indices(), csr.values().clone(),
+        csr, _ = csr_of_nonzeros(delta, delta != 0)  # its values are a new tensor already
+        return cls(csr.crow_indices(), csr.col_indices(), csr.values(),
                    (delta.shape[0], delta.shape[1]), bias_delta, threshold)
 
     @property
@@ -241,7 +276,7 @@ class SparseDeltaLinear(nn.Module):
         x = x_sub if self.threshold == 0 or not (dense or self.nnz) else torch.where(
             keep.reshape(x_sub.shape), x_sub, x_base)
         if dense:
-            return F.linear(x, weight_base + self.weight_delta(), bias_sub), activation_nnz
+            return F.linear(x, weight_base + self._dense_weight(), bias_sub), activation_nnz
         if not (self.nnz or activation_nnz or self.bias_delta.numel()):
             return y_base, 0  # nothing to add: the base's output itself, bit for bit
         base = y_base.reshape(-1, d_out)
@@ -252,8 +287,7 @@ class SparseDeltaLinear(nn.Module):
         if not activation_nnz:
             y = base.clone()  # a new tensor: the terms below are added in place
         if self.nnz:
-            weight = _csr(self.crow, self.col, self.values, self.shape)
-            y.t().addmm_(weight, x.reshape(-1, d_in).t())  # yᵀ += (M⊙Δ)·xᵀ, in place
+            y.t().addmm_(self._csr_weight(), x.reshape(-1, d_in).t())  # yᵀ += (M⊙Δ)·xᵀ, in place
         if self.bias_delta.numel():
             y += self.bias_delta
         return y.reshape(y_base.shape), activation_nnz
