@@ -420,64 +420,23 @@ def train_task_delta(base: MultiTaskNet, base_task: str, single: MultiTaskNet | 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             head = vit_head(task, (encoder.width, *encoder.patch.grid), encoder.input_shape)
-    tasks = TaskSet([task])
     steps = steps_per_epoch(data.train, config.batch_size)
     total = steps * (config.sparse_epochs + config.finetune_epochs + config.threshold_epochs)
     order = torch.Generator().manual_seed(config.seed)
     noise = torch.Generator(device=device).manual_seed(config.seed)
-    step = [0]  # training steps over all phases, for the non-finite loss message
     with progress_bar(total, f"delta {base_task}→{task.name}", progress) as advance:
-        def fit(model: _SubTask, epochs: int, penalize_weights: bool, select: bool) -> float:
-            """Train ``model`` for ``epochs``; with ``select``, restore its best-validation
-            state (the starting state included) and return that validation loss."""
-            model.to(device).train()
-            model.noise = noise
-            groups = model.trainable()
-            for group in groups:
-                group["lr"] = config.lr * float(group.pop("lr_factor", 1.0))  # type: ignore
-            optimizer = torch.optim.Adam(groups)  # type: ignore[arg-type]
-            model.compare = config.activation_penalty > 0 or bool(model.thresholds)
-            best_loss, best_state = math.inf, None
-
-            def offer() -> None:
-                nonlocal best_loss, best_state
-                loss = evaluate(model, data.val, tasks, 256, device)[task.name]["loss"]
-                if select and loss < best_loss:
-                    best_loss = loss
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-            offer()
-            for _ in range(epochs):
-                for batch in data.train.batches(config.batch_size, True, order, tasks.names):
-                    batch = batch.to(device)
-                    losses = task_losses(model(batch.inputs), batch, tasks)
-                    step[0] += 1
-                    check_finite(losses, step[0])  # names the task if its loss is NaN
-                    loss = losses[task.name]
-                    if config.activation_penalty > 0:
-                        loss = loss + config.activation_penalty * model.activation_penalty()
-                    if penalize_weights and config.weight_penalty > 0:
-                        loss = loss + config.weight_penalty * model.weight_penalty()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    advance(1)
-                offer()
-            if best_state is not None:
-                model.load_state_dict(best_state)
-            return best_loss
-
+        fitting = _Fitting(config, data, task, device, order, noise, advance)
         # Phase 1: Δ from zero, dense, penalised (no selection: the penalty is the point).
         start = zero_delta(base, task.name, head)
         dense = _SubTask(encoder, start, gated=config.penalty == "l0")
-        fit(dense, config.sparse_epochs, penalize_weights=True, select=False)
+        fitting.fit(dense, config.sparse_epochs, penalize_weights=True, select=False)
         learned = dense.to_delta()
         # Phase 2: prune per layer, freeze the mask, fine-tune; best validation epoch.
         masks = per_layer_masks(learned.weight_deltas, config.weight_density)
         pruned = dataclasses.replace(learned, weight_deltas={
             name: value * masks[name] for name, value in learned.weight_deltas.items()})
         sparse = _SubTask(encoder, pruned, masks=masks)
-        fit(sparse, config.finetune_epochs, penalize_weights=False, select=True)
+        fitting.fit(sparse, config.finetune_epochs, penalize_weights=False, select=True)
         result = sparse.to_delta()
         # Phase 3: thresholds from the training images.
         images = first_images(data.train, config.calibration_images)
@@ -486,21 +445,83 @@ def train_task_delta(base: MultiTaskNet, base_task: str, single: MultiTaskNet | 
                                           config.activation_sparsity)
         result.thresholds = thresholds
         if config.threshold_epochs:
-            result = _threshold_finetune(base_on_device, masks, result, fit, images,
+            result = _threshold_finetune(base_on_device, masks, result, fitting, images,
                                          config, data, task, device)
     return result
 
 
+@dataclass
+class _Fitting:
+    """The training loop of every phase of one delta: its configuration, data, device, batch
+    order and noise generators, progress callback and step count (over all phases, for the
+    non-finite loss message)."""
+
+    config: DeltaConfig
+    data: MultiTaskData
+    task: Task
+    device: torch.device
+    order: torch.Generator
+    noise: torch.Generator
+    advance: Callable[..., None]
+    step: int = 0
+
+    def fit(self, model: _SubTask, epochs: int, penalize_weights: bool,
+            select: bool) -> list[float]:
+        """Train ``model`` for ``epochs``; with ``select``, restore its best-validation state
+        (the starting state included) and return the validation loss of every state offered
+        (the starting one first); without, validate nothing and return ``[]``."""
+        config, tasks, device = self.config, TaskSet([self.task]), self.device
+        model.to(device).train()
+        model.noise = self.noise
+        groups = model.trainable()
+        for group in groups:
+            group["lr"] = config.lr * float(group.pop("lr_factor", 1.0))  # type: ignore
+        optimizer = torch.optim.Adam(groups)  # type: ignore[arg-type]
+        model.compare = config.activation_penalty > 0 or bool(model.thresholds)
+        losses: list[float] = []
+        best_state = None
+
+        def offer() -> None:
+            nonlocal best_state
+            if not select:
+                return
+            loss = evaluate(model, self.data.val, tasks, 256, device)[self.task.name]["loss"]
+            if loss < min(losses, default=math.inf):
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            losses.append(loss)
+
+        offer()
+        for _ in range(epochs):
+            for batch in self.data.train.batches(config.batch_size, True, self.order,
+                                                 tasks.names):
+                batch = batch.to(device)
+                found = task_losses(model(batch.inputs), batch, tasks)
+                self.step += 1
+                check_finite(found, self.step)  # names the task if its loss is NaN
+                loss = found[self.task.name]
+                if config.activation_penalty > 0:
+                    loss = loss + config.activation_penalty * model.activation_penalty()
+                if penalize_weights and config.weight_penalty > 0:
+                    loss = loss + config.weight_penalty * model.weight_penalty()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                self.advance(1)
+            offer()
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        return losses
+
+
 def _threshold_finetune(base: MultiTaskNet, masks: Mapping[str, Tensor], current: TaskDelta,
-                        fit: Callable[[_SubTask, int, bool, bool], float], images: Tensor,
-                        config: DeltaConfig, data: MultiTaskData, task: Task,
-                        device: torch.device) -> TaskDelta:
+                        fitting: _Fitting, images: Tensor, config: DeltaConfig,
+                        data: MultiTaskData, task: Task, device: torch.device) -> TaskDelta:
     """Fine-tune with the thresholds applied, recalibrate them (so the sparsity stays the
     target), and keep the result only if its thresholded validation loss is lower."""
-    before = delta_scores(base, current, data.val, task, device=device)["loss"]
     tuned = _SubTask(vit_encoder(base), current, masks=masks)
     tuned.thresholds = dict(current.thresholds)
-    fit(tuned, config.threshold_epochs, False, True)
+    # The fit validates its starting state first: ``current`` with its thresholds applied.
+    before = fitting.fit(tuned, config.threshold_epochs, False, True)[0]
     candidate = tuned.to_delta()
     candidate.thresholds = calibrate_thresholds(base, candidate, images,
                                                 config.activation_sparsity)
