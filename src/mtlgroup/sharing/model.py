@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from mtlgroup.cost import count_flops
 from mtlgroup.models.multitask import MultiTaskNet, select_tasks
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta, vit_encoder, weight_key
@@ -306,19 +306,27 @@ class SharedMultiTaskViT(nn.Module):
     def counted_flops(self, x: Tensor) -> SharedFlops:
         """FLOPs per image of a forward on the batch ``x``: the sub-task layers' from the
         non-zeros they computed on ``x`` (mean per image), attention products of sub-tasks
-        dense, the base encoder and every head by ``FlopCounterMode``."""
+        dense, the base encoder and every head by ``FlopCounterMode``
+        (:func:`mtlgroup.cost.count_flops`, on the meta device where possible)."""
         images = int(x.shape[0])
         if images == 0:
             raise ValueError("counted_flops needs a batch of at least one image")
         counts: dict[str, dict[str, int]] = {}
         with torch.no_grad():
             self._run(x, self.tasks, counts)
-            base_encoder = _counted(self.encoder, x[:1])
-            features = self.encoder(x[:1])
-            heads = {self.base_task: _counted(self.head, features)}
-            heads.update({t: _counted(self.subtask(t).head, features) for t in self.subtasks})
-            attention = self._attention_flops(x[:1])
-        tokens = images * self.encoder.patch.grid[0] * self.encoder.patch.grid[1]
+        every_head = {self.base_task: self.head,
+                      **{t: self.subtask(t).head for t in self.subtasks}}
+        counted = count_flops(MultiTaskNet(self.encoder, every_head), tuple(x.shape[1:]))
+        base_encoder, heads = counted.encoder, dict(counted.heads)
+        per_image = self.encoder.patch.grid[0] * self.encoder.patch.grid[1]
+        # The rest of the encoder (the attention products, whose shapes are the sub-tasks' too)
+        # is the counter's total minus the linear layers' dense count.
+        linear = sum(2 * per_image * layer.in_features * layer.out_features
+                     for layer in map(self.encoder.linear_layer, self.encoder.linear_names))
+        attention = base_encoder - linear
+        if attention < 0:
+            raise RuntimeError("the FLOP counter saw fewer FLOPs than the linear layers have")
+        tokens = images * per_image
         encoder: dict[str, float] = {self.base_task: float(base_encoder)}
         for task in self.subtasks:
             layers = sum(self.subtask(task).layer(name).flops(tokens, nnz)
@@ -326,14 +334,6 @@ class SharedMultiTaskViT(nn.Module):
             encoder[task] = layers / images + attention
         dense = sum(base_encoder + heads[t] for t in self.tasks)
         return SharedFlops(encoder, heads, dense, images)
-
-    def _attention_flops(self, image: Tensor) -> int:
-        """FLOPs of every block's attention products on one image (their shapes are those of
-        the sub-tasks' too), counted by ``FlopCounterMode`` on the base's ``qkv`` outputs."""
-        recorder = LinearRecorder()
-        self.encoder(image, recorder)
-        return sum(_counted(block.attention, recorder.outputs[f"blocks.{i}.qkv"])
-                   for i, block in enumerate(self.encoder.blocks))
 
     def stored_parameters(self) -> StoredParameters:
         """Stored entries: the base (encoder and head), per sub-task its non-zero deltas, their
@@ -364,12 +364,6 @@ class SharedMultiTaskViT(nn.Module):
 
     def extra_repr(self) -> str:
         return f"base={self.base_task}, subtasks={', '.join(self.subtasks) or '-'}"
-
-
-def _counted(fn: Any, *args: Any) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn(*args)
-    return int(counter.get_total_flops())
 
 
 # -- the bundle --------------------------------------------------------------------------------
