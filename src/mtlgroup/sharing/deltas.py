@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlgroup.models.multitask import MultiTaskNet
+from mtlgroup.models.tracing import module_device
 from mtlgroup.models.vit import ViTEncoder
 
 
@@ -137,7 +138,9 @@ def subtask_network(base: MultiTaskNet, delta: TaskDelta) -> MultiTaskNet:
     encoder = copy.deepcopy(vit_encoder(base))
     state = dict(delta.own_state)
     for name in encoder.linear_names:
-        state[weight_key(name)] = (encoder.linear_layer(name).weight.detach()
-                                   + delta.weight_deltas[name])
+        weight = encoder.linear_layer(name).weight.detach()
+        state[weight_key(name)] = weight + delta.weight_deltas[name].to(weight.device)
     encoder.load_state_dict(state)
-    return MultiTaskNet(encoder, {delta.task: copy.deepcopy(delta.head)})
+    # the delta's head on the base encoder's device (its copy; the delta stays where it is)
+    head = copy.deepcopy(delta.head).to(module_device(encoder))
+    return MultiTaskNet(encoder, {delta.task: head})

@@ -54,6 +54,7 @@ from torch import Tensor, nn
 
 from mtlgroup.cost import count_flops
 from mtlgroup.models.multitask import MultiTaskNet, select_tasks
+from mtlgroup.models.tracing import module_device
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import LinearRecorder, TaskDelta, vit_encoder, weight_key
 from mtlgroup.sharing.sparse import SparseDeltaLinear
@@ -110,7 +111,9 @@ class SubTask(nn.Module):
 
     @classmethod
     def from_delta(cls, base: ViTEncoder, delta: TaskDelta) -> SubTask:
-        """From a :class:`TaskDelta` (dense ``M⊙Δ``): only the non-zeros are kept."""
+        """From a :class:`TaskDelta` (dense ``M⊙Δ``): only the non-zeros are kept. Its weight
+        deltas, bias differences and head (a copy) are put on the base encoder's device."""
+        device = module_device(base)
         layers = {}
         for name in base.linear_names:
             bias = base.linear_layer(name).bias
@@ -118,8 +121,9 @@ class SubTask(nn.Module):
             bias_delta = (None if own_bias is None or bias is None
                           else own_bias.to(bias.device) - bias.detach())
             layers[name] = SparseDeltaLinear.from_dense(
-                delta.weight_deltas[name], bias_delta, float(delta.thresholds.get(name, 0.0)))
-        return cls(base, layers, delta.own_state, copy.deepcopy(delta.head))
+                delta.weight_deltas[name].to(device), bias_delta,
+                float(delta.thresholds.get(name, 0.0)))
+        return cls(base, layers, delta.own_state, copy.deepcopy(delta.head).to(device))
 
     def layer(self, name: str) -> SparseDeltaLinear:
         """The sparse part of linear layer ``name``."""
@@ -502,7 +506,7 @@ def save_shared(
 
 def _check_round_trip(shared: SharedMultiTaskViT, loaded: SharedMultiTaskViT,
                       shape: tuple[int, ...]) -> None:
-    device = next(shared.encoder.parameters()).device
+    device = module_device(shared.encoder)
     probe = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         before, after = shared(probe), loaded.to(device)(probe)

@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from mtlgroup.cost import count_flops
 from mtlgroup.data.clips import Clip
 from mtlgroup.models.multitask import MultiTaskNet
-from mtlgroup.models.tracing import eval_mode
+from mtlgroup.models.tracing import eval_mode, module_device
 from mtlgroup.models.vit import ViTEncoder
 from mtlgroup.sharing.deltas import TaskDelta, subtask_network, vit_encoder
 from mtlgroup.sharing.sparse import add_kept_product, kept_entries, threshold_dropping
@@ -195,7 +195,7 @@ class TemporalDeltaRunner:
         if frames.ndim != 4 or frames.shape[0] < 1:
             raise ValueError(f"frames must be [F, C, H, W] with F >= 1, got {tuple(frames.shape)}")
         names = self.network.select(tasks)
-        device = next(self.network.parameters()).device
+        device = module_device(self.network)
         fn = TemporalLinear(self.thresholds)
         per_frame: list[dict[str, Tensor]] = []
         linear: list[int] = []
@@ -237,7 +237,7 @@ def temporal_deltas(network: MultiTaskNet, frames: Tensor) -> dict[str, Tensor]:
     """Per linear layer, the absolute changes ``|x_t − x_{t−1}|`` of its input between
     consecutive frames, computed exactly (every frame in full), flattened."""
     encoder = vit_encoder(network)
-    device = next(network.parameters()).device
+    device = module_device(network)
     inputs: dict[str, list[Tensor]] = {name: [] for name in encoder.linear_names}
 
     def record(name: str, layer: nn.Linear, x: Tensor) -> Tensor:
