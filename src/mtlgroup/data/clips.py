@@ -111,8 +111,7 @@ def scene_clip(seed: int, frames: int = 16, size: int = 32, speed: float = DEFAU
     the same seed, so a network trained on the ``scenes`` train split has not seen it.
     """
     scenes = clip_scenes(seed, frames, speed, index)
-    arrays = render.render_batch(scenes, size)
-    stored = {key: render._compact(key, values) for key, values in arrays.items()}
+    stored = render.render_stored(scenes, size)
     # inputs rounded through float16 like the ``scenes`` splits store them, so a network
     # trained on ``scenes`` sees the same values
     images = torch.from_numpy(stored.pop("rgb")).float()

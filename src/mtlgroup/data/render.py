@@ -635,8 +635,7 @@ def render_scenes(
     for offset in range(0, rendered_n, chunk):
         count = min(chunk, rendered_n - offset)
         scenes = [sample_scene(image_rng(seed, split, start + offset + i)) for i in range(count)]
-        for key, values in render_batch(scenes, size, return_geometry).items():
-            values = _compact(key, values)
+        for key, values in render_stored(scenes, size, return_geometry).items():
             if key == "ray_dirs":  # the same for all images
                 out[key] = values
                 continue
@@ -647,6 +646,15 @@ def render_scenes(
             on_progress(count)
     out["autoencoder"] = out["rgb"]
     return out
+
+
+def render_stored(scenes: list[Scene], size: int,
+                  return_geometry: bool = False) -> dict[str, np.ndarray]:
+    """:func:`render_batch` of ``scenes`` in the dtypes :func:`render_scenes` stores (float
+    label maps as float16; geometry and ``light`` float32), without the ``autoencoder``
+    alias."""
+    return {key: _compact(key, values)
+            for key, values in render_batch(scenes, size, return_geometry).items()}
 
 
 def _compact(key: str, values: np.ndarray) -> np.ndarray:
