@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import statistics
@@ -284,18 +285,49 @@ def measure_latency(
             f"warmup={warmup}, batch_size={batch_size}"
         )
     target = resolve_device(device)
-    runnable = model if module_device(model) == target else _copy_to(model, target)
     inputs = torch.randn((batch_size, *check_input_shape(input_shape)), device=target)
-    times: list[float] = []
-    with eval_mode(runnable), torch.inference_mode():
+    return measure_latencies({"model": model}, inputs, repeats, warmup, target)["model"]
+
+
+def measure_latencies(
+    models: Mapping[str, nn.Module],
+    inputs: Tensor,
+    repeats: int = 20,
+    warmup: int = 3,
+    device: str | torch.device | None = None,
+) -> dict[str, float]:
+    """Median wall-clock seconds of one inference forward of ``inputs`` through each model.
+
+    The models take turns in every pass (interleaved), so a slow moment of the machine slows
+    all of them alike and their ratios stay fair. They run in eval mode without autograd
+    after ``warmup`` untimed passes, on ``device`` (default: that of ``inputs``); a model
+    elsewhere is copied there, so no model is changed.
+
+    >>> times = measure_latencies({"a": nn.Linear(4, 2), "b": nn.Linear(4, 8)},
+    ...                           torch.zeros(3, 4), repeats=3)
+    >>> sorted(times), all(t > 0 for t in times.values())
+    (['a', 'b'], True)
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1, warmup >= 0; got repeats={repeats}, "
+                         f"warmup={warmup}")
+    target = inputs.device if device is None else resolve_device(device)
+    inputs = inputs.to(target)
+    runnable = {name: model if module_device(model) == target else _copy_to(model, target)
+                for name, model in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in runnable}
+    with contextlib.ExitStack() as stack, torch.inference_mode():
+        for model in runnable.values():
+            stack.enter_context(eval_mode(model))
         for i in range(warmup + repeats):
-            _synchronize(target)
-            start = time.perf_counter()
-            runnable(inputs)
-            _synchronize(target)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            for name, model in runnable.items():
+                _synchronize(target)
+                start = time.perf_counter()
+                model(inputs)
+                _synchronize(target)
+                if i >= warmup:
+                    times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(found) for name, found in times.items()}
 
 
 def _copy_to(model: nn.Module, device: torch.device) -> nn.Module:

@@ -39,7 +39,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -580,6 +579,7 @@ def _table(study: Study, data: MultiTaskData, names: list[str],
            repeats: int, echo: Callable[[str], None]) -> SharingTable:
     """Score, count and time every model (on the same test split; the study's ViTs by their
     stored outcomes, the shared models here on the CPU)."""
+    from mtlgroup.cost import measure_latencies
     from mtlgroup.delta_m import task_metrics
     from mtlgroup.export.grouped import GroupedModel
     from mtlgroup.training.losses import evaluate
@@ -616,37 +616,10 @@ def _table(study: Study, data: MultiTaskData, names: list[str],
                    "multi_task_at_equal_flops": f"multi-task@{sizes[level]:g}"}))
     echo(f"latency: {len(models)} models, batch of {min(latency_batch, len(inputs))} test "
          f"images, {repeats} interleaved repeats on {_threads()} CPU thread(s)")
-    latencies = measure_latencies(models, inputs[:latency_batch], repeats)
+    latencies = measure_latencies(models, inputs[:latency_batch], repeats, warmup=2)
     for row in rows:
         row.latency_s = latencies[row.label]
     return SharingTable(rows, task_metrics(study.dataset_tasks, names))
-
-
-def measure_latencies(models: Mapping[str, nn.Module], inputs: torch.Tensor, repeats: int = 15,
-                      warmup: int = 2) -> dict[str, float]:
-    """Median seconds of one forward of ``inputs`` through each model, on the CPU, without
-    autograd. The models take turns in every repeat (interleaved), so a slow moment of the
-    machine slows all of them alike and their ratios stay fair.
-
-    >>> import torch
-    >>> times = measure_latencies({"a": torch.nn.Linear(4, 2), "b": torch.nn.Linear(4, 8)},
-    ...                           torch.zeros(3, 4), repeats=3)
-    >>> sorted(times), all(t > 0 for t in times.values())
-    (['a', 'b'], True)
-    """
-    import torch
-
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for index in range(warmup + repeats):
-            for name, model in models.items():
-                begun = time.perf_counter()
-                model(inputs)
-                if index >= warmup:
-                    times[name].append(time.perf_counter() - begun)
-    return {name: statistics.median(found) for name, found in times.items()}
 
 
 def _video(base: MultiTaskNet, base_task: str, deltas: Mapping[str, TaskDelta],
